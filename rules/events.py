@@ -1,0 +1,152 @@
+"""Events from agency systems, checked at the door.
+
+``decode`` turns one parsed JSON value into an ``Event`` or a ``Rejection`` that
+says which field is wrong, what it held and how to write it.  It is the single
+gate for every source — a .jsonl line, a Kafka message, an HTTP batch — so the
+three cannot disagree about what is valid.  It is plain code, not a pydantic
+model, because it runs once per event on the hot path.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from rules.timeutil import TimestampError, parse_instant
+
+CASE_SUBMITTED = "case_submitted"
+STEP_STARTED = "step_started"
+STEP_COMPLETED = "step_completed"
+CASE_SUSPENDED = "case_suspended"
+CASE_RESUMED = "case_resumed"
+FEE_CHARGED = "fee_charged"
+CASE_COMPLETED = "case_completed"
+
+EVENT_TYPES = (
+    CASE_SUBMITTED,
+    STEP_STARTED,
+    STEP_COMPLETED,
+    CASE_SUSPENDED,
+    CASE_RESUMED,
+    FEE_CHARGED,
+    CASE_COMPLETED,
+)
+_EXTRA_REQUIRED: dict[str, tuple[str, ...]] = {
+    CASE_SUBMITTED: ("item_code", "agency_id"),
+    STEP_STARTED: ("step",),
+    STEP_COMPLETED: ("step",),
+    FEE_CHARGED: ("fee_yuan",),
+}
+_TYPE_LIST = ", ".join(EVENT_TYPES)
+
+
+@dataclass(slots=True)
+class Event:
+    """A valid event; ``seq`` is its arrival position (line number, offset, …)."""
+
+    t: int
+    seq: int
+    type: str
+    event_id: str
+    case_id: str
+    step: str | None = None
+    item_code: str | None = None
+    agency_id: str | None = None
+    handler_id: str | None = None
+    fee: Decimal | None = None
+    reason: str | None = None
+    raw: bytes | None = None
+
+
+@dataclass(slots=True)
+class Rejection:
+    """An input kept with the reason it was not applied; ``code`` is for machines."""
+
+    seq: int
+    event_id: str | None
+    case_id: str | None
+    code: str
+    reason: str
+    raw: bytes | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "line": self.seq,
+            "event_id": self.event_id,
+            "case_id": self.case_id,
+            "code": self.code,
+            "reason": self.reason,
+            "raw": None if self.raw is None else self.raw.decode("utf-8", "replace"),
+        }
+
+
+def _ident(obj: dict[str, Any], name: str) -> str | None:
+    v = obj.get(name)
+    if isinstance(v, str):
+        return v if v else None
+    if isinstance(v, int) and not isinstance(v, bool):
+        return str(v)
+    return None
+
+
+def decode(obj: Any, seq: int, raw: bytes | None = None) -> Event | Rejection:
+    """Validate one parsed JSON value."""
+    if not isinstance(obj, dict):
+        return Rejection(seq, None, None, "not_an_object", f"an event must be a JSON object, got {type(obj).__name__}", raw)
+    event_id = _ident(obj, "event_id")
+    case_id = _ident(obj, "case_id")
+    for name, value in (("event_id", event_id), ("case_id", case_id)):
+        if value is None:
+            got = obj.get(name)
+            how = "is missing" if name not in obj else f"must be a non-empty string, got {got!r}"
+            return Rejection(seq, event_id, case_id, "missing_field", f"`{name}` {how}; every event needs event_id, case_id, type and occurred_at", raw)
+    etype = obj.get("type")
+    if etype not in _EXTRA_REQUIRED and etype not in EVENT_TYPES:
+        if "type" not in obj:
+            return Rejection(seq, event_id, case_id, "missing_field", f"`type` is missing; use one of {_TYPE_LIST}", raw)
+        return Rejection(seq, event_id, case_id, "unknown_type", f"`type` {etype!r} is not known; use one of {_TYPE_LIST}", raw)
+    if "occurred_at" not in obj:
+        return Rejection(seq, event_id, case_id, "missing_field", "`occurred_at` is missing; give an RFC 3339 time with offset, e.g. 2026-11-20T09:00:00+08:00", raw)
+    try:
+        t = parse_instant(obj["occurred_at"])
+    except TimestampError as e:
+        return Rejection(seq, event_id, case_id, "bad_timestamp", f"`occurred_at` {e}", raw)
+    ev = Event(t, seq, etype, event_id, case_id, raw=raw)
+    for name in _EXTRA_REQUIRED.get(etype, ()):
+        if name == "fee_yuan":
+            fee = obj.get("fee_yuan")
+            if fee is None:
+                return Rejection(seq, event_id, case_id, "missing_field", f"`fee_yuan` is required for {etype}; give the amount in yuan as a number", raw)
+            if isinstance(fee, bool) or not isinstance(fee, int | float) or (isinstance(fee, float) and not math.isfinite(fee)):
+                return Rejection(seq, event_id, case_id, "bad_fee", f"`fee_yuan` must be a JSON number such as 12.5, got {fee!r}", raw)
+            if fee < 0:
+                return Rejection(seq, event_id, case_id, "bad_fee", f"`fee_yuan` must not be negative, got {fee!r}; send refunds to the agency system, not as fees", raw)
+            ev.fee = Decimal(fee) if isinstance(fee, int) else Decimal(repr(fee))
+            continue
+        value = obj.get(name)
+        if not isinstance(value, str) or not value:
+            how = "is missing" if value is None else f"must be a non-empty string, got {value!r}"
+            return Rejection(seq, event_id, case_id, "missing_field", f"`{name}` {how}; {etype} needs it", raw)
+        setattr(ev, name, value)
+    handler = obj.get("handler_id")
+    if isinstance(handler, str) and handler:
+        ev.handler_id = handler
+    elif isinstance(handler, int) and not isinstance(handler, bool):
+        ev.handler_id = str(handler)
+    reason = obj.get("reason")
+    if isinstance(reason, str):
+        ev.reason = reason
+    return ev
+
+
+def parse_line(raw: bytes, seq: int) -> Event | Rejection:
+    """One line of a .jsonl file or one Kafka message value."""
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        return Rejection(seq, None, None, "bad_json", f"not valid JSON: {e}", raw)
+    return decode(obj, seq, raw)

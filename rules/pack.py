@@ -1,0 +1,404 @@
+"""Rule packs: the YAML an agency's rules are written in, checked once, compiled for speed.
+
+A pack is validated in full at load time so that a supervisor fixing one learns
+every problem in one go, each naming the field, the value and the fix — a bad
+limit must never surface as a strange record weeks later.  The validated pack
+is then compiled into plain slotted objects (limits in whole seconds, levels
+precomputed, calendars built) that the engine reads without any checks.
+
+Numbers are exact: YAML floats are read as ``Decimal`` from their text, so
+``limit_hours: 58.61`` is 58.61 and not 58.6099999…
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from rules.calendar import ALWAYS, BusinessCalendar, Calendar
+
+KINDS = ("reminder", "warning", "overdue", "case_overdue", "procedure", "fee", "suspension")
+Kind = Literal["reminder", "warning", "overdue", "case_overdue", "procedure", "fee", "suspension"]
+WEEKDAY_NAMES = {
+    name: i
+    for i, names in enumerate(
+        (
+            ("mon", "monday"),
+            ("tue", "tuesday"),
+            ("wed", "wednesday"),
+            ("thu", "thursday"),
+            ("fri", "friday"),
+            ("sat", "saturday"),
+            ("sun", "sunday"),
+        )
+    )
+    for name in names
+}
+_WINDOW = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?-(\d{1,2}):(\d{2})(?::(\d{2}))?$")
+
+
+class PackError(ValueError):
+    """Every problem found in a rule pack, one per line."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"rule pack {source} has {len(problems)} problem(s):\n{lines}")
+
+
+# --------------------------------------------------------------------------- YAML
+class _ExactLoader(yaml.SafeLoader):
+    """Safe YAML, but floats become Decimals built from their literal text."""
+
+
+def _decimal_constructor(loader: yaml.SafeLoader, node: yaml.Node) -> Decimal | float:
+    text = str(loader.construct_scalar(node)).replace("_", "")  # type: ignore[arg-type]
+    low = text.lower()
+    if low in (".inf", "+.inf", "-.inf", ".nan"):
+        return float(low.replace(".", ""))
+    return Decimal(text)
+
+
+_ExactLoader.add_constructor("tag:yaml.org,2002:float", _decimal_constructor)
+
+
+# --------------------------------------------------------------------------- models
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _parse_window(text: str) -> tuple[int, int]:
+    m = _WINDOW.match(text.strip()) if isinstance(text, str) else None
+    if m is None:
+        raise ValueError(f"{text!r} is not a window; write it as HH:MM-HH:MM, e.g. 09:00-12:00")
+    h1, m1, s1, h2, m2, s2 = (int(g) if g else 0 for g in m.groups())
+    start, end = h1 * 3600 + m1 * 60 + s1, h2 * 3600 + m2 * 60 + s2
+    if m1 > 59 or m2 > 59 or s1 > 59 or s2 > 59 or start >= 86400 or end > 86400:
+        raise ValueError(f"{text!r} is not a time of day; use 00:00 to 24:00")
+    if start >= end:
+        raise ValueError(
+            f"{text!r} ends before it starts; a window lies within one day (split one crossing midnight)"
+        )
+    return start, end
+
+
+class CalendarSpec(_Strict):
+    timezone: str
+    work_windows: list[str] = Field(min_length=1)
+    weekdays: list[str] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
+    holidays: list[date] = Field(default_factory=list)
+    workdays: list[date] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{v!r} is not an IANA time zone; use a name such as Asia/Shanghai"
+            ) from None
+        return v
+
+    @field_validator("work_windows")
+    @classmethod
+    def _windows(cls, v: list[str]) -> list[str]:
+        spans = sorted(_parse_window(w) for w in v)
+        for (s1, e1), (s2, _e2) in zip(spans, spans[1:], strict=False):
+            if s2 < e1:
+                raise ValueError(f"windows {v} overlap; list each working period once")
+        return v
+
+    @field_validator("weekdays")
+    @classmethod
+    def _weekdays(cls, v: list[str]) -> list[str]:
+        bad = [d for d in v if not isinstance(d, str) or d.lower() not in WEEKDAY_NAMES]
+        if bad:
+            raise ValueError(f"unknown weekday(s) {bad}; use mon, tue, wed, thu, fri, sat, sun")
+        return v
+
+    def build(self) -> BusinessCalendar:
+        return BusinessCalendar(
+            self.timezone,
+            [_parse_window(w) for w in self.work_windows],
+            [WEEKDAY_NAMES[d.lower()] for d in self.weekdays],
+            self.holidays,
+            self.workdays,
+        )
+
+
+def _positive_hours(v: Decimal) -> Decimal:
+    if not v.is_finite() or v <= 0:
+        raise ValueError("must be a positive number of hours, e.g. 8 or 0.5")
+    if hours_to_seconds(v) <= 0:
+        raise ValueError("rounds to 0 seconds; a limit must be at least half a second")
+    return v
+
+
+class StepSpec(_Strict):
+    name: str = Field(min_length=1)
+    limit_hours: Decimal
+    optional: bool = False
+
+    _limit = field_validator("limit_hours")(_positive_hours)
+
+
+class ItemSpec(_Strict):
+    code: str = Field(min_length=1)
+    name: str | None = None
+    calendar: str | None = None
+    limit_hours: Decimal | None = None
+    reminder_at: Decimal | None = None
+    warning_at: Decimal | None = None
+    fee_yuan: Decimal | None = None
+    max_suspension_hours: Decimal | None = None
+    steps: list[StepSpec] = Field(min_length=1)
+
+    @field_validator("limit_hours")
+    @classmethod
+    def _case_limit(cls, v: Decimal | None) -> Decimal | None:
+        return None if v is None else _positive_hours(v)
+
+    @field_validator("reminder_at", "warning_at")
+    @classmethod
+    def _fraction(cls, v: Decimal | None) -> Decimal | None:
+        if v is not None and (not v.is_finite() or not 0 < v <= 1):
+            raise ValueError("must be a fraction of the step's limit above 0 and at most 1, e.g. 0.8")
+        return v
+
+    @field_validator("fee_yuan", "max_suspension_hours")
+    @classmethod
+    def _non_negative(cls, v: Decimal | None) -> Decimal | None:
+        if v is not None and (not v.is_finite() or v < 0):
+            raise ValueError("must be a number that is zero or more")
+        return v
+
+
+class RulePackSpec(_Strict):
+    version: Literal[1]
+    calendars: dict[str, CalendarSpec] = Field(default_factory=dict)
+    penalties: dict[Kind, Decimal] = Field(default_factory=dict)
+    items: list[ItemSpec] = Field(min_length=1)
+
+    @field_validator("penalties")
+    @classmethod
+    def _points(cls, v: dict[str, Decimal]) -> dict[str, Decimal]:
+        bad = {k: str(p) for k, p in v.items() if not p.is_finite() or p < 0}
+        if bad:
+            raise ValueError(f"penalty points must be zero or more, got {bad}")
+        return v
+
+
+# --------------------------------------------------------------------------- compiled
+def hours_to_seconds(hours: Decimal) -> int:
+    """``hours × 3600`` rounded to the nearest second, halves up — the contract's rule."""
+    return int((hours * 3600).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def level_seconds(fraction: Decimal, limit: int) -> int:
+    return int((fraction * limit).to_integral_value(rounding=ROUND_CEILING))
+
+
+@dataclass(slots=True, frozen=True)
+class Step:
+    name: str
+    index: int
+    limit: int
+    reminder: int | None
+    warning: int | None
+    optional: bool
+
+
+@dataclass(slots=True, frozen=True)
+class Item:
+    code: str
+    name: str | None
+    calendar_name: str | None
+    calendar: Calendar
+    limit: int | None
+    fee_limit: Decimal | None
+    max_suspension: int | None
+    steps: tuple[Step, ...]
+    step_index: dict[str, Step]
+    reminder_at: Decimal | None = None
+    warning_at: Decimal | None = None
+
+
+@dataclass(slots=True)
+class RulePack:
+    items: dict[str, Item]
+    calendars: dict[str, BusinessCalendar]
+    points: dict[str, int | float]
+    source: str = "<memory>"
+    digest: str = ""
+    spec: RulePackSpec | None = field(default=None, repr=False)
+
+
+def _points_value(p: Decimal) -> int | float:
+    return int(p) if p == p.to_integral_value() else float(p)
+
+
+def compile_pack(spec: RulePackSpec, source: str = "<memory>", digest: str = "") -> RulePack:
+    calendars = {name: c.build() for name, c in spec.calendars.items()}
+    items: dict[str, Item] = {}
+    for it in spec.items:
+        steps = []
+        for i, st in enumerate(it.steps):
+            limit = hours_to_seconds(st.limit_hours)
+            steps.append(
+                Step(
+                    name=st.name,
+                    index=i,
+                    limit=limit,
+                    reminder=None if it.reminder_at is None else level_seconds(it.reminder_at, limit),
+                    warning=None if it.warning_at is None else level_seconds(it.warning_at, limit),
+                    optional=st.optional,
+                )
+            )
+        items[it.code] = Item(
+            code=it.code,
+            name=it.name,
+            calendar_name=it.calendar,
+            calendar=ALWAYS if it.calendar is None else calendars[it.calendar],
+            limit=None if it.limit_hours is None else hours_to_seconds(it.limit_hours),
+            fee_limit=it.fee_yuan,
+            max_suspension=None
+            if it.max_suspension_hours is None
+            else hours_to_seconds(it.max_suspension_hours),
+            steps=tuple(steps),
+            step_index={s.name: s for s in steps},
+            reminder_at=it.reminder_at,
+            warning_at=it.warning_at,
+        )
+    points = {k: _points_value(spec.penalties.get(k, Decimal(0))) for k in KINDS}  # type: ignore[call-overload]
+    return RulePack(items, calendars, points, source, digest, spec)
+
+
+# --------------------------------------------------------------------------- loading
+_FIXES = {
+    "limit_hours": "give it in hours as a positive number, e.g. 8 or 0.5",
+    "version": "write `version: 1` at the top of the pack",
+    "timezone": "use an IANA zone name such as Asia/Shanghai",
+    "work_windows": 'list windows like ["09:00-12:00", "13:30-17:30"]',
+    "holidays": "list dates as YYYY-MM-DD",
+    "workdays": "list dates as YYYY-MM-DD",
+    "steps": "list the item's steps in the order they must be done",
+    "items": "list at least one item with a code and steps",
+}
+_FIELDS = {
+    "pack": set(RulePackSpec.model_fields),
+    "calendar": set(CalendarSpec.model_fields),
+    "item": set(ItemSpec.model_fields),
+    "step": set(StepSpec.model_fields),
+}
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _describe(err: Any) -> str:
+    loc = tuple(err["loc"])
+    where = _loc(loc)
+    msg = err["msg"].removeprefix("Value error, ")
+    value = err.get("input")
+    last = next((p for p in reversed(loc) if isinstance(p, str)), "")
+    if err["type"] == "extra_forbidden":
+        scope = "step" if "steps" in loc else "item" if "items" in loc else "calendar" if "calendars" in loc else "pack"
+        near = difflib.get_close_matches(str(last), sorted(_FIELDS[scope]), n=1)
+        hint = f"; did you mean `{near[0]}`?" if near else f"; known fields: {', '.join(sorted(_FIELDS[scope]))}"
+        return f"{where}: unknown field{hint}"
+    if err["type"] == "missing":
+        return f"{where}: required field is missing; {_FIXES.get(str(last), 'add it')}"
+    shown = "" if isinstance(value, dict | list) else f" (got {value!r})"
+    fix = _FIXES.get(str(last))
+    return f"{where}: {msg}{shown}" + (f"; {fix}" if fix and fix not in msg else "")
+
+
+def _cross_checks(raw: Any) -> list[str]:
+    """References and uniqueness, checked on the raw data so they are reported beside field errors."""
+    problems: list[str] = []
+    if not isinstance(raw, dict):
+        return problems
+    cals = raw.get("calendars") or {}
+    cal_names = set(cals) if isinstance(cals, dict) else set()
+    for name, cal in cals.items() if isinstance(cals, dict) else ():
+        if isinstance(cal, dict):
+            both = {str(d) for d in cal.get("holidays") or []} & {str(d) for d in cal.get("workdays") or []}
+            if both:
+                problems.append(
+                    f"calendars.{name}: {sorted(both)} listed as both holidays and workdays; keep each date in one list"
+                )
+    items = raw.get("items")
+    if not isinstance(items, list):
+        return problems
+    seen_codes: dict[str, int] = {}
+    for i, it in enumerate(items):
+        if not isinstance(it, dict):
+            continue
+        code = it.get("code")
+        if isinstance(code, str):
+            if code in seen_codes:
+                problems.append(f"items[{i}].code: {code!r} is already used by items[{seen_codes[code]}]; codes must be unique")
+            seen_codes.setdefault(code, i)
+        cal = it.get("calendar")
+        if cal is not None and cal not in cal_names:
+            known = ", ".join(sorted(cal_names)) or "none are defined"
+            problems.append(f"items[{i}].calendar: {cal!r} is not defined under calendars ({known})")
+        steps = it.get("steps")
+        names: dict[str, int] = {}
+        for j, st in enumerate(steps if isinstance(steps, list) else []):
+            n = st.get("name") if isinstance(st, dict) else None
+            if isinstance(n, str):
+                if n in names:
+                    problems.append(f"items[{i}].steps[{j}].name: {n!r} repeats steps[{names[n]}]; step names must be unique")
+                names.setdefault(n, j)
+        r, w = it.get("reminder_at"), it.get("warning_at")
+        if isinstance(r, int | Decimal) and isinstance(w, int | Decimal) and r > w:
+            problems.append(f"items[{i}]: reminder_at {r} comes after warning_at {w}; the reminder should come first")
+    return problems
+
+
+def parse_pack(text: str, source: str = "<memory>") -> RulePack:
+    try:
+        raw = yaml.load(text, Loader=_ExactLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as e:
+        raise PackError(source, [f"not valid YAML: {e}"]) from None
+    if not isinstance(raw, dict):
+        raise PackError(source, ["the pack must be a YAML mapping with version, calendars, penalties and items"])
+    problems: list[str] = []
+    spec: RulePackSpec | None = None
+    try:
+        spec = RulePackSpec.model_validate(raw)
+    except ValidationError as e:
+        problems.extend(_describe(err) for err in e.errors())
+    problems.extend(_cross_checks(raw))
+    if problems or spec is None:
+        raise PackError(source, problems)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    return compile_pack(spec, source, digest)
+
+
+def load_pack(path: str | Path) -> RulePack:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise PackError(str(p), [f"cannot read the file: {e.strerror}"]) from None
+    except UnicodeDecodeError:
+        raise PackError(str(p), ["the file is not UTF-8 text"]) from None
+    return parse_pack(text, str(p))

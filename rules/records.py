@@ -1,0 +1,54 @@
+"""Records: what the engine raises for supervisors.
+
+A record's id is a hash of what makes it that record (case, kind, step, the
+instant, and for fees the charge), so recomputing it after a crash or on
+another worker yields the same id; every store and subscriber deduplicates on
+it.  Records are immutable: a record later shown wrong is answered by a
+``revocation`` record naming it, never by an edit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from rules.timeutil import format_instant
+
+CASE_KINDS = frozenset({"case_overdue", "fee", "suspension"})
+REVOCATION = "revocation"
+
+
+def record_id(case_id: str, kind: str, step: str | None, at: int, extra: str = "") -> str:
+    key = "\x1f".join((case_id, kind, step or "", str(at), extra)).encode()
+    return hashlib.blake2b(key, digest_size=12).hexdigest()
+
+
+@dataclass(slots=True, frozen=True)
+class Record:
+    id: str
+    kind: str
+    case_id: str
+    step: str | None
+    at: int
+    item_code: str
+    agency_id: str
+    handler_id: str | None
+    points: int | float
+    detail: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "kind": self.kind,
+            "case_id": self.case_id,
+            "step": self.step,
+            "at": format_instant(self.at),
+            "item_code": self.item_code,
+            "agency_id": self.agency_id,
+            "handler_id": self.handler_id,
+            "points": self.points,
+        }
+        if self.detail:
+            out.update(self.detail)
+        return out
