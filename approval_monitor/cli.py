@@ -10,16 +10,19 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from approval_monitor.settings import get_settings
 from rules.pack import PackError, RulePack, load_pack
 from rules.timeutil import TimestampError, format_instant, parse_instant
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="E-supervision of administrative approvals (行政审批电子监察).")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="E-supervision of administrative approvals (行政审批电子监察)."
+)
 rules_app = typer.Typer(no_args_is_help=True, help="Rule packs: check them, build their calendars.")
 app.add_typer(rules_app, name="rules")
 err = Console(stderr=True)
 out = Console()
 
-SAMPLE_PACK = Path(__file__).resolve().parent.parent / "rules" / "packs" / "cn-gov-2026.yaml"
+settings = get_settings()
 
 
 def _load(path: Path) -> RulePack:
@@ -47,8 +50,12 @@ def replay(
     until: Annotated[str, typer.Option("--until", help="Evaluation instant (RFC 3339 with offset), exclusive.")],
     output: Annotated[Path, typer.Option("--output", help="Where to write records (.jsonl).")],
     rejects: Annotated[Path, typer.Option("--rejects", help="Where to write rejected lines (.jsonl).")],
-    chunk_events: Annotated[int, typer.Option(help="Events sorted in memory before spilling a run to disk.", min=1000)] = 250_000,
-    retain_days: Annotated[float, typer.Option(help="Days of event time a completed case is remembered (duplicates, late events).", min=0)] = 7,
+    chunk_events: Annotated[
+        int, typer.Option(help="Events sorted in memory before spilling a run to disk.", min=1000)
+    ] = settings.chunk_events,
+    retain_days: Annotated[
+        float, typer.Option(help="Days of event time a completed case is remembered (duplicates, late events).", min=0)
+    ] = settings.retain_days,
 ) -> None:
     """Judge a history of events as of --until, exactly as the live pipeline would."""
     from approval_monitor.replay_job import open_events, replay_file
@@ -61,10 +68,20 @@ def replay(
         err.print(f"[red]error:[/red] --events {events}: {e.strerror}; give a readable .jsonl file or -")
         raise typer.Exit(2) from None
     with source, open(output, "wb") as o, open(rejects, "wb") as r:
-        s = replay_file(pack, source, until_t, o, r, chunk_events=chunk_events, retain_seconds=int(retain_days * 86400), total_bytes=size)
+        s = replay_file(
+            pack,
+            source,
+            until_t,
+            o,
+            r,
+            chunk_events=chunk_events,
+            retain_seconds=int(retain_days * 86400),
+            total_bytes=size,
+        )
     kinds = ", ".join(f"{k} {n}" for k, n in sorted(s.records.items())) or "none"
     err.print(
-        f"replayed {s.lines} lines as of {format_instant(until_t)} in {s.seconds:.2f}s ({s.events_per_second:,.0f} lines/s): "
+        f"replayed {s.lines} lines as of {format_instant(until_t)} in {s.seconds:.2f}s "
+        f"({s.events_per_second:,.0f} lines/s): "
         f"{sum(s.records.values())} records ({kinds}); {s.rejected} rejected; {s.after_until} at or after --until; "
         f"{s.open_cases} cases still open",
         highlight=False,
@@ -97,7 +114,7 @@ def cn_holidays(years: Annotated[list[int], typer.Argument(help="Years, e.g. 202
 @app.command()
 def simulate(
     output: Annotated[Path, typer.Option("--output", help="Where to write the events (.jsonl).")],
-    rules: Annotated[Path, typer.Option("--rules", help="Rule pack YAML.")] = SAMPLE_PACK,
+    rules: Annotated[Path, typer.Option("--rules", help="Rule pack YAML.")] = settings.rules,
     cases: Annotated[int, typer.Option(min=1, help="How many cases.")] = 1000,
     start: Annotated[str, typer.Option(help="First submission instant (RFC 3339).")] = "2026-03-02T09:00:00+08:00",
     per_hour: Annotated[float, typer.Option(help="Cases submitted per working hour.", min=0.01)] = 40.0,
@@ -127,7 +144,7 @@ def run(
     from approval_monitor.replay_job import replay_file
     from approval_monitor.simulate import Scenario, simulate_lines
 
-    pack = _load(SAMPLE_PACK)
+    pack = _load(settings.rules)
     scenario = Scenario(cases=cases, start=parse_instant("2026-03-02T09:00:00+08:00"), per_hour=20, seed=7, noise=0.01)
     with tempfile.TemporaryDirectory(prefix="am-run-") as tmp:
         ev = Path(tmp) / "events.jsonl"
@@ -135,9 +152,13 @@ def run(
             for line in simulate_lines(pack, scenario):
                 f.write(line + b"\n")
         until = parse_instant("2026-06-01T00:00:00+08:00")
-        with open(ev, "rb") as src, open(Path(tmp) / "records.jsonl", "wb") as o, open(Path(tmp) / "rejects.jsonl", "wb") as r:
+        with (
+            open(ev, "rb") as src,
+            open(Path(tmp) / "records.jsonl", "wb") as o,
+            open(Path(tmp) / "rejects.jsonl", "wb") as r,
+        ):
             s = replay_file(pack, src, until, o, r)
-    table = Table(title=f"{cases} simulated cases on {SAMPLE_PACK.name}, judged at {format_instant(until)}")
+    table = Table(title=f"{cases} simulated cases on {settings.rules.name}, judged at {format_instant(until)}")
     table.add_column("kind")
     table.add_column("records", justify="right")
     for kind, n in sorted(s.records.items()):

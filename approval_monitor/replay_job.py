@@ -10,6 +10,7 @@ bounded by the chunk and by open cases — a 10 GB file is never held whole.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import os
 import pickle
@@ -43,6 +44,7 @@ class ReplaySummary:
     applied: int = 0
     rejected: int = 0
     after_until: int = 0
+    duplicates: int = 0
     records: Counter[str] = field(default_factory=Counter)
     open_cases: int = 0
     spilled_runs: int = 0
@@ -79,7 +81,13 @@ class _Progress:
         if total_bytes and total_bytes > 32 * 2**20 and sys.stderr.isatty():
             from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
-            self.bar = Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TimeRemainingColumn(), transient=True)
+            self.bar = Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                DownloadColumn(),
+                TimeRemainingColumn(),
+                transient=True,
+            )
             self.bar.start()
             self.task = self.bar.add_task("reading events", total=total_bytes)
 
@@ -154,16 +162,28 @@ def replay_file(
             ordered = iter(buffer)
         summary.spilled_runs = len(runs)
 
-        replayer = Replayer(Engine(pack), retain_seconds)
         write = output.write
         kinds = summary.records
-        for item in replayer.run(ordered, until):
+
+        def sink(item: Record | Rejection) -> None:
             if type(item) is Record:
                 kinds[item.kind] += 1
                 write(dumps(item.to_json()) + b"\n")
             else:
                 assert isinstance(item, Rejection)
                 reject(item)
+
+        replayer = Replayer(Engine(pack), sink, retain_seconds)
+        # The loop allocates millions of short-lived acyclic objects; the cyclic
+        # collector would rescan the long-lived case states on every pass.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            replayer.run(ordered, until)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+        summary.duplicates = replayer.duplicates
         summary.applied = seq - summary.rejected - summary.after_until
         summary.open_cases = replayer.open_cases
     summary.seconds = time.perf_counter() - started

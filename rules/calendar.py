@@ -39,6 +39,10 @@ class Calendar(Protocol):
         """Earliest instant ``t >= a`` with ``work(a, t) == n``."""
         ...
 
+    def after_many(self, a: int, ns: list[int]) -> list[int]:
+        """``after`` for several ascending ``ns`` at once."""
+        ...
+
 
 class AlwaysCalendar:
     """Items without a calendar: every second counts."""
@@ -50,6 +54,9 @@ class AlwaysCalendar:
 
     def after(self, a: int, n: int) -> int:
         return a + n
+
+    def after_many(self, a: int, ns: list[int]) -> list[int]:
+        return [a + n for n in ns]
 
 
 ALWAYS = AlwaysCalendar()
@@ -217,6 +224,23 @@ class BusinessCalendar:
         j = bisect.bisect_left(self._cum_end, target)
         return self._starts[j] + (target - self._cum[j])
 
+    def after_many(self, a: int, ns: list[int]) -> list[int]:
+        if not self._lo <= a < self._hi:
+            self._cover(a)
+        base = self._cumulative(a)
+        if not self._cum_end or base + ns[-1] > self._cum_end[-1]:
+            return [self.after(a, n) for n in ns]
+        cum_end, cum, starts = self._cum_end, self._cum, self._starts
+        out = []
+        for n in ns:
+            if n <= 0:
+                out.append(a)
+                continue
+            target = base + n
+            j = bisect.bisect_left(cum_end, target)
+            out.append(starts[j] + (target - cum[j]))
+        return out
+
     # -- for people -----------------------------------------------------------
     def weekly_hours(self) -> float:
         per_day = sum(e - s for s, e in self.windows)
@@ -234,5 +258,3 @@ class BusinessCalendar:
                 out.append((s, e))
             i += 1
         return out
-
-

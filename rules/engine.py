@@ -35,7 +35,7 @@ from rules.records import Record, record_id
 from rules.timeutil import format_instant
 
 Output = Record | Rejection
-Timer = tuple[int, str, str | None]  # (at, kind, step)
+Timer = tuple[int, str, str]  # (at, kind, step or "")
 
 _STEP_LEVELS = ("reminder", "warning", "overdue")
 
@@ -65,12 +65,15 @@ class CaseState:
     fees: Decimal = Decimal(0)
     fired: set[tuple[str, str | None]] = field(default_factory=set)
     seen: set[str] = field(default_factory=set)
-    timers: list[Timer] = field(default_factory=list)
+    timers: list[Timer] = field(default_factory=list)  # sorted; step "" for case-level clocks
+    next_due: int | None = None
+    scheduled: int | None = None  # the due-index entry the driver holds for this case
     last_t: int = 0
 
-    @property
-    def next_due(self) -> int | None:
-        return self.timers[0][0] if self.timers else None
+    def set_timers(self, timers: list[Timer]) -> None:
+        timers.sort()
+        self.timers = timers
+        self.next_due = timers[0][0] if timers else None
 
     @property
     def closed(self) -> bool:
@@ -143,7 +146,7 @@ class Engine:
             st.agency_id,
             handler,
             self.points[kind],
-            detail,
+            detail=detail,
         )
 
     # -- events ---------------------------------------------------------------
@@ -161,8 +164,6 @@ class Engine:
         if problem is not None:
             code, reason = problem
             out.append(Rejection(ev.seq, ev.event_id, ev.case_id, code, reason, ev.raw))
-        else:
-            self._plan(st)
         return st, out
 
     def _change(self, st: CaseState, ev: Event, out: list[Output]) -> tuple[str, str] | None:
@@ -170,18 +171,27 @@ class Engine:
         item = st.item
         if typ == CASE_SUBMITTED:
             if item is not None:
-                return "duplicate_submission", f"case {st.case_id!r} was already submitted at {format_instant(st.submitted)}"
+                return (
+                    "duplicate_submission",
+                    f"case {st.case_id!r} was already submitted at {format_instant(st.submitted)}",
+                )
             assert ev.item_code is not None and ev.agency_id is not None
             item = self.pack.items.get(ev.item_code)
             if item is None:
-                return "unknown_item", f"`item_code` {ev.item_code!r} is not in rule pack {self.pack.source}; add the item or fix the code"
+                return (
+                    "unknown_item",
+                    f"`item_code` {ev.item_code!r} is not in rule pack {self.pack.source};"
+                    " add the item to the pack or fix the code",
+                )
             st.item, st.agency_id, st.submitted, st.handler = item, ev.agency_id, t, ev.handler_id
+            if item.limit is not None:
+                st.set_timers(self._case_timers(st))
             return None
         if item is None:
             return "unknown_case", f"case {st.case_id!r} has no case_submitted applied before this event"
         if st.completed is not None:
             return "case_completed", f"case {st.case_id!r} was completed at {format_instant(st.completed)}"
-        if typ == STEP_STARTED or typ == STEP_COMPLETED:
+        if typ in (STEP_STARTED, STEP_COMPLETED):
             assert ev.step is not None
             spec = item.step_index.get(ev.step)
             if spec is None:
@@ -190,32 +200,49 @@ class Engine:
             clock = st.steps.get(ev.step)
             if typ == STEP_STARTED:
                 if clock is not None:
-                    return "step_already_started", f"step {ev.step!r} was already started at {format_instant(clock.start)}"
-                st.steps[ev.step] = StepClock(t, ev.handler_id)
+                    return (
+                        "step_already_started",
+                        f"step {ev.step!r} was already started at {format_instant(clock.start)}",
+                    )
+                clock = st.steps[ev.step] = StepClock(t, ev.handler_id)
+                st.set_timers(st.timers + self._step_timers(st, ev.step, clock))
                 for prior in item.steps[: spec.index]:
                     if not prior.optional:
                         done = st.steps.get(prior.name)
                         if done is None or done.end is None:
                             out.append(
-                                self._record(st, "procedure", ev.step, t, ev.handler_id, detail={"missing_step": prior.name})
+                                self._record(
+                                    st, "procedure", ev.step, t, ev.handler_id, detail={"missing_step": prior.name}
+                                )
                             )
                             break
                 return None
             if clock is None:
                 return "step_not_started", f"step {ev.step!r} was never started"
             if clock.end is not None:
-                return "step_already_completed", f"step {ev.step!r} was already completed at {format_instant(clock.end)}"
+                return (
+                    "step_already_completed",
+                    f"step {ev.step!r} was already completed at {format_instant(clock.end)}",
+                )
             clock.end = t
+            name = ev.step
+            if any(x[2] == name for x in st.timers):
+                st.set_timers([x for x in st.timers if x[2] != name])
             return None
         if typ == CASE_SUSPENDED:
             if st.suspended_at is not None:
                 return "already_suspended", f"case {st.case_id!r} is suspended since {format_instant(st.suspended_at)}"
             st.suspended_at, st.suspended_by = t, ev.handler_id
+            # Levels reached by now stand; every later one waits for the resumption.
+            kept = [x for x in st.timers if x[0] <= t]
+            kept.extend(self._suspension_timer(st))
+            st.set_timers(kept)
             return None
         if typ == CASE_RESUMED:
             if st.suspended_at is None:
                 return "not_suspended", f"case {st.case_id!r} is not suspended"
             self._close_suspension(st, t)
+            self.plan(st)
             return None
         if typ == FEE_CHARGED:
             assert ev.fee is not None
@@ -240,6 +267,7 @@ class Engine:
             if st.suspended_at is not None:
                 self._close_suspension(st, t)
             st.completed = t
+            st.set_timers([])
             return None
         raise AssertionError(f"unhandled event type {typ}")  # decode() admits no other
 
@@ -251,69 +279,84 @@ class Engine:
         st.suspended_at = None
 
     # -- timers ---------------------------------------------------------------
-    def _plan(self, st: CaseState) -> None:
-        """Recompute the case's pending timers from its facts."""
-        timers: list[Timer] = []
+    def _case_timers(self, st: CaseState) -> list[Timer]:
         item = st.item
-        if item is None or st.completed is not None:
-            st.timers = timers
+        assert item is not None
+        if item.limit is None or ("case_overdue", None) in st.fired:
+            return []
+        (at,) = level_instants(item.calendar, st.submitted, [item.limit], st.suspensions, st.suspended_at)
+        return [] if at is None else [(at, "case_overdue", "")]
+
+    def _step_timers(self, st: CaseState, name: str, clock: StepClock) -> list[Timer]:
+        item = st.item
+        assert item is not None
+        levels = item.step_index[name].levels
+        if st.fired:
+            fired = st.fired
+            levels = tuple(lv for lv in levels if (lv[1], name) not in fired)
+            if not levels:
+                return []
+        if not st.suspensions and st.suspended_at is None:
+            ats: list[int | None] = item.calendar.after_many(clock.start, [n for n, _ in levels])  # type: ignore[assignment]
+        else:
+            ats = level_instants(item.calendar, clock.start, [n for n, _ in levels], st.suspensions, st.suspended_at)
+        return [(at, kind, name) for at, (_, kind) in zip(ats, levels, strict=True) if at is not None]
+
+    def _suspension_timer(self, st: CaseState) -> list[Timer]:
+        item = st.item
+        assert item is not None and st.suspended_at is not None
+        if item.max_suspension is None or ("suspension", None) in st.fired:
+            return []
+        need = item.max_suspension + 1 - st.suspended_total
+        # The first second beyond the allowance starts one second before the
+        # instant at which counted suspension reaches allowance + 1.
+        at = item.calendar.after(st.suspended_at, need) - 1 if need > 0 else st.suspended_at
+        return [(at, "suspension", "")]
+
+    def plan(self, st: CaseState) -> None:
+        """Recompute every pending timer of the case from its facts."""
+        if st.item is None or st.completed is not None:
+            st.set_timers([])
             return
-        cal, fired, susp, open_since = item.calendar, st.fired, st.suspensions, st.suspended_at
-        if item.limit is not None and ("case_overdue", None) not in fired:
-            (at,) = level_instants(cal, st.submitted, [item.limit], susp, open_since)
-            if at is not None:
-                timers.append((at, "case_overdue", None))
+        timers = self._case_timers(st)
         for name, clock in st.steps.items():
-            if clock.end is not None:
-                continue
-            spec = item.step_index[name]
-            kinds: list[str] = []
-            levels: list[int] = []
-            for kind, n in zip(_STEP_LEVELS, (spec.reminder, spec.warning, spec.limit), strict=True):
-                if n is not None and (kind, name) not in fired:
-                    kinds.append(kind)
-                    levels.append(n)
-            if not kinds:
-                continue
-            order = sorted(range(len(levels)), key=levels.__getitem__)
-            ats = level_instants(cal, clock.start, [levels[i] for i in order], susp, open_since)
-            for i, at in zip(order, ats, strict=True):
-                if at is not None:
-                    timers.append((at, kinds[i], name))
-        if item.max_suspension is not None and open_since is not None and ("suspension", None) not in fired:
-            need = item.max_suspension + 1 - st.suspended_total
-            # The first second beyond the allowance starts one second before the
-            # instant at which counted suspension reaches allowance + 1.
-            at = cal.after(open_since, need) - 1 if need > 0 else open_since
-            timers.append((at, "suspension", None))
-        timers.sort(key=_timer_key)
-        st.timers = timers
+            if clock.end is None:
+                timers.extend(self._step_timers(st, name, clock))
+        if st.suspended_at is not None:
+            timers.extend(self._suspension_timer(st))
+        st.set_timers(timers)
 
     def fire(self, st: CaseState, before: int) -> list[Record]:
         """Raise the case's records whose instants lie strictly before ``before``."""
         out: list[Record] = []
         timers = st.timers
+        item = st.item
+        assert item is not None or not timers
+        points, case_id = self.points, st.case_id
         while timers and timers[0][0] < before:
-            at, kind, step = timers.pop(0)
-            st.fired.add((kind, step))
-            assert st.item is not None
-            if step is not None:
-                clock = st.steps[step]
-                spec = st.item.step_index[step]
-                n = {"reminder": spec.reminder, "warning": spec.warning}.get(kind, spec.limit)
-                detail = {"started_at": format_instant(clock.start), "level_seconds": n, "limit_seconds": spec.limit}
-                out.append(self._record(st, kind, step, at, clock.handler, detail=detail))
+            at, kind, name = timers.pop(0)
+            assert item is not None
+            if name:
+                st.fired.add((kind, name))
+                clock = st.steps[name]
+                spec = item.step_index[name]
+                n = spec.reminder if kind == "reminder" else spec.warning if kind == "warning" else spec.limit
+                rec = Record(
+                    record_id(case_id, kind, name, at), kind, case_id, name, at, item.code, st.agency_id,
+                    clock.handler, points[kind], clock.start, n, spec.limit,
+                )  # fmt: skip
             elif kind == "case_overdue":
-                detail = {"started_at": format_instant(st.submitted), "level_seconds": st.item.limit, "limit_seconds": st.item.limit}
-                out.append(self._record(st, kind, None, at, st.handler, detail=detail))
+                st.fired.add((kind, None))
+                rec = Record(
+                    record_id(case_id, kind, None, at), kind, case_id, None, at, item.code, st.agency_id,
+                    st.handler, points[kind], st.submitted, item.limit, item.limit,
+                )  # fmt: skip
             else:  # suspension
-                detail = {"suspended_at": format_instant(st.suspended_at or at), "limit_seconds": st.item.max_suspension}
-                out.append(self._record(st, kind, None, at, st.suspended_by, detail=detail))
+                st.fired.add((kind, None))
+                rec = Record(
+                    record_id(case_id, kind, None, at), kind, case_id, None, at, item.code, st.agency_id,
+                    st.suspended_by, points[kind], st.suspended_at, item.max_suspension, item.max_suspension,
+                )  # fmt: skip
+            out.append(rec)
+        st.next_due = timers[0][0] if timers else None
         return out
-
-
-_KIND_ORDER = {"reminder": 0, "warning": 1, "overdue": 2, "case_overdue": 3, "suspension": 4}
-
-
-def _timer_key(timer: Timer) -> tuple[int, int, str]:
-    return timer[0], _KIND_ORDER[timer[1]], timer[2] or ""

@@ -96,21 +96,40 @@ def _ident(obj: dict[str, Any], name: str) -> str | None:
 def decode(obj: Any, seq: int, raw: bytes | None = None) -> Event | Rejection:
     """Validate one parsed JSON value."""
     if not isinstance(obj, dict):
-        return Rejection(seq, None, None, "not_an_object", f"an event must be a JSON object, got {type(obj).__name__}", raw)
+        return Rejection(
+            seq, None, None, "not_an_object", f"an event must be a JSON object, got {type(obj).__name__}", raw
+        )
     event_id = _ident(obj, "event_id")
     case_id = _ident(obj, "case_id")
-    for name, value in (("event_id", event_id), ("case_id", case_id)):
-        if value is None:
-            got = obj.get(name)
-            how = "is missing" if name not in obj else f"must be a non-empty string, got {got!r}"
-            return Rejection(seq, event_id, case_id, "missing_field", f"`{name}` {how}; every event needs event_id, case_id, type and occurred_at", raw)
+    if event_id is None or case_id is None:
+        name = "event_id" if event_id is None else "case_id"
+        how = "is missing" if name not in obj else f"must be a non-empty string, got {obj[name]!r}"
+        return Rejection(
+            seq,
+            event_id,
+            case_id,
+            "missing_field",
+            f"`{name}` {how}; every event needs event_id, case_id, type and occurred_at",
+            raw,
+        )
     etype = obj.get("type")
     if etype not in _EXTRA_REQUIRED and etype not in EVENT_TYPES:
         if "type" not in obj:
-            return Rejection(seq, event_id, case_id, "missing_field", f"`type` is missing; use one of {_TYPE_LIST}", raw)
-        return Rejection(seq, event_id, case_id, "unknown_type", f"`type` {etype!r} is not known; use one of {_TYPE_LIST}", raw)
+            return Rejection(
+                seq, event_id, case_id, "missing_field", f"`type` is missing; use one of {_TYPE_LIST}", raw
+            )
+        return Rejection(
+            seq, event_id, case_id, "unknown_type", f"`type` {etype!r} is not known; use one of {_TYPE_LIST}", raw
+        )
     if "occurred_at" not in obj:
-        return Rejection(seq, event_id, case_id, "missing_field", "`occurred_at` is missing; give an RFC 3339 time with offset, e.g. 2026-11-20T09:00:00+08:00", raw)
+        return Rejection(
+            seq,
+            event_id,
+            case_id,
+            "missing_field",
+            "`occurred_at` is missing; give an RFC 3339 time with offset, e.g. 2026-11-20T09:00:00+08:00",
+            raw,
+        )
     try:
         t = parse_instant(obj["occurred_at"])
     except TimestampError as e:
@@ -120,11 +139,36 @@ def decode(obj: Any, seq: int, raw: bytes | None = None) -> Event | Rejection:
         if name == "fee_yuan":
             fee = obj.get("fee_yuan")
             if fee is None:
-                return Rejection(seq, event_id, case_id, "missing_field", f"`fee_yuan` is required for {etype}; give the amount in yuan as a number", raw)
-            if isinstance(fee, bool) or not isinstance(fee, int | float) or (isinstance(fee, float) and not math.isfinite(fee)):
-                return Rejection(seq, event_id, case_id, "bad_fee", f"`fee_yuan` must be a JSON number such as 12.5, got {fee!r}", raw)
+                return Rejection(
+                    seq,
+                    event_id,
+                    case_id,
+                    "missing_field",
+                    f"`fee_yuan` is required for {etype}; give the amount in yuan as a number",
+                    raw,
+                )
+            if (
+                isinstance(fee, bool)
+                or not isinstance(fee, int | float)
+                or (isinstance(fee, float) and not math.isfinite(fee))
+            ):
+                return Rejection(
+                    seq,
+                    event_id,
+                    case_id,
+                    "bad_fee",
+                    f"`fee_yuan` must be a JSON number such as 12.5, got {fee!r}",
+                    raw,
+                )
             if fee < 0:
-                return Rejection(seq, event_id, case_id, "bad_fee", f"`fee_yuan` must not be negative, got {fee!r}; send refunds to the agency system, not as fees", raw)
+                return Rejection(
+                    seq,
+                    event_id,
+                    case_id,
+                    "bad_fee",
+                    f"`fee_yuan` must not be negative, got {fee!r}; send refunds to the agency system, not as fees",
+                    raw,
+                )
             ev.fee = Decimal(fee) if isinstance(fee, int) else Decimal(repr(fee))
             continue
         value = obj.get(name)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import itertools
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -87,9 +88,7 @@ def _parse_window(text: str) -> tuple[int, int]:
     if m1 > 59 or m2 > 59 or s1 > 59 or s2 > 59 or start >= 86400 or end > 86400:
         raise ValueError(f"{text!r} is not a time of day; use 00:00 to 24:00")
     if start >= end:
-        raise ValueError(
-            f"{text!r} ends before it starts; a window lies within one day (split one crossing midnight)"
-        )
+        raise ValueError(f"{text!r} ends before it starts; a window lies within one day (split one crossing midnight)")
     return start, end
 
 
@@ -106,16 +105,14 @@ class CalendarSpec(_Strict):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"{v!r} is not an IANA time zone; use a name such as Asia/Shanghai"
-            ) from None
+            raise ValueError(f"{v!r} is not an IANA time zone; use a name such as Asia/Shanghai") from None
         return v
 
     @field_validator("work_windows")
     @classmethod
     def _windows(cls, v: list[str]) -> list[str]:
         spans = sorted(_parse_window(w) for w in v)
-        for (s1, e1), (s2, _e2) in zip(spans, spans[1:], strict=False):
+        for (_s1, e1), (s2, _e2) in itertools.pairwise(spans):
             if s2 < e1:
                 raise ValueError(f"windows {v} overlap; list each working period once")
         return v
@@ -218,6 +215,7 @@ class Step:
     reminder: int | None
     warning: int | None
     optional: bool
+    levels: tuple[tuple[int, str], ...] = ()  # (counted seconds, kind), ascending
 
 
 @dataclass(slots=True, frozen=True)
@@ -256,16 +254,14 @@ def compile_pack(spec: RulePackSpec, source: str = "<memory>", digest: str = "")
         steps = []
         for i, st in enumerate(it.steps):
             limit = hours_to_seconds(st.limit_hours)
-            steps.append(
-                Step(
-                    name=st.name,
-                    index=i,
-                    limit=limit,
-                    reminder=None if it.reminder_at is None else level_seconds(it.reminder_at, limit),
-                    warning=None if it.warning_at is None else level_seconds(it.warning_at, limit),
-                    optional=st.optional,
-                )
+            reminder = None if it.reminder_at is None else level_seconds(it.reminder_at, limit)
+            warning = None if it.warning_at is None else level_seconds(it.warning_at, limit)
+            levels = sorted(
+                (n, kind)
+                for kind, n in (("reminder", reminder), ("warning", warning), ("overdue", limit))
+                if n is not None
             )
+            steps.append(Step(st.name, i, limit, reminder, warning, st.optional, tuple(levels)))
         items[it.code] = Item(
             code=it.code,
             name=it.name,
@@ -273,9 +269,7 @@ def compile_pack(spec: RulePackSpec, source: str = "<memory>", digest: str = "")
             calendar=ALWAYS if it.calendar is None else calendars[it.calendar],
             limit=None if it.limit_hours is None else hours_to_seconds(it.limit_hours),
             fee_limit=it.fee_yuan,
-            max_suspension=None
-            if it.max_suspension_hours is None
-            else hours_to_seconds(it.max_suspension_hours),
+            max_suspension=None if it.max_suspension_hours is None else hours_to_seconds(it.max_suspension_hours),
             steps=tuple(steps),
             step_index={s.name: s for s in steps},
             reminder_at=it.reminder_at,
@@ -353,7 +347,9 @@ def _cross_checks(raw: Any) -> list[str]:
         code = it.get("code")
         if isinstance(code, str):
             if code in seen_codes:
-                problems.append(f"items[{i}].code: {code!r} is already used by items[{seen_codes[code]}]; codes must be unique")
+                problems.append(
+                    f"items[{i}].code: {code!r} is already used by items[{seen_codes[code]}]; codes must be unique"
+                )
             seen_codes.setdefault(code, i)
         cal = it.get("calendar")
         if cal is not None and cal not in cal_names:
@@ -365,7 +361,9 @@ def _cross_checks(raw: Any) -> list[str]:
             n = st.get("name") if isinstance(st, dict) else None
             if isinstance(n, str):
                 if n in names:
-                    problems.append(f"items[{i}].steps[{j}].name: {n!r} repeats steps[{names[n]}]; step names must be unique")
+                    problems.append(
+                        f"items[{i}].steps[{j}].name: {n!r} repeats steps[{names[n]}]; step names must be unique"
+                    )
                 names.setdefault(n, j)
         r, w = it.get("reminder_at"), it.get("warning_at")
         if isinstance(r, int | Decimal) and isinstance(w, int | Decimal) and r > w:

@@ -24,8 +24,10 @@ def record_id(case_id: str, kind: str, step: str | None, at: int, extra: str = "
     return hashlib.blake2b(key, digest_size=12).hexdigest()
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Record:
+    """Treated as immutable; not ``frozen`` only because frozen construction is 3x slower."""
+
     id: str
     kind: str
     case_id: str
@@ -35,6 +37,9 @@ class Record:
     agency_id: str
     handler_id: str | None
     points: int | float
+    started_at: int | None = None  # when the judged clock (or suspension) started
+    level_seconds: int | None = None  # counted seconds at which it was judged
+    limit_seconds: int | None = None
     detail: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -49,6 +54,10 @@ class Record:
             "handler_id": self.handler_id,
             "points": self.points,
         }
+        if self.started_at is not None:
+            out["started_at"] = format_instant(self.started_at)
+            out["level_seconds"] = self.level_seconds
+            out["limit_seconds"] = self.limit_seconds
         if self.detail:
             out.update(self.detail)
         return out

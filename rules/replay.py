@@ -2,7 +2,7 @@
 
 Events must arrive in application order (``occurred_at``, ties in arrival
 order).  Before each event the driver fires every case's timers strictly
-before it, in ``at`` order across all cases, from one heap keyed by each
+before it, in ``at`` order across all cases, from a due-index keyed by each
 case's next due instant — no scans, whatever the number of open cases.
 
 Memory follows open cases, not history: a case that can raise nothing more
@@ -13,73 +13,92 @@ and to reject late ones with the right reason, then evicted.
 
 from __future__ import annotations
 
-import heapq
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 
+from rules.dueindex import DueIndex
 from rules.engine import CaseState, Engine, Output
 from rules.events import Event
-from rules.records import Record
 
 DEFAULT_RETAIN_SECONDS = 7 * 86400
 
 
 class Replayer:
-    def __init__(self, engine: Engine, retain_seconds: int = DEFAULT_RETAIN_SECONDS) -> None:
+    """Drives the engine over events in application order; outputs go to ``sink``.
+
+    A callback rather than generators: this loop runs once per event and once
+    per record, and chained generators cost more than the engine itself.
+    """
+
+    def __init__(
+        self, engine: Engine, sink: Callable[[Output], object], retain_seconds: int = DEFAULT_RETAIN_SECONDS
+    ) -> None:
         self.engine = engine
+        self.sink = sink
         self.cases: dict[str, CaseState] = {}
         self.retain = retain_seconds
-        self._due: list[tuple[int, int, str]] = []  # (next_due, tiebreak, case_id); stale entries skipped
-        self._tick = 0
+        self.duplicates = 0
+        self.due: DueIndex[str] = DueIndex()
         self._evict: deque[tuple[int, str]] = deque()  # (evict at or after, case_id)
-        self.now = -(2**62)
 
-    def _schedule(self, st: CaseState) -> None:
-        due = st.next_due
-        if due is not None:
-            self._tick += 1
-            heapq.heappush(self._due, (due, self._tick, st.case_id))
-
-    def advance(self, before: int) -> Iterator[Record]:
-        """Raise every record with ``at < before``, in ``at`` order."""
-        due, cases, fire = self._due, self.cases, self.engine.fire
-        while due and due[0][0] < before:
-            at, _, case_id = heapq.heappop(due)
+    def advance(self, before: int) -> None:
+        """Raise every record with ``at < before``, in ``at`` order across cases."""
+        pop, cases, fire, sink, push = self.due.pop_before, self.cases, self.engine.fire, self.sink, self.due.push
+        while (entry := pop(before)) is not None:
+            at, case_id = entry
             st = cases.get(case_id)
-            if st is None or st.next_due != at:
-                continue  # superseded by a later plan
-            # One instant at a time keeps the output in global `at` order.
-            yield from fire(st, at + 1)
-            self._schedule(st)
-        if before > self.now:
-            self.now = before
+            if st is None or st.scheduled != at:
+                continue  # superseded: a newer entry for the case is in the index
+            st.scheduled = None
+            if st.next_due == at:
+                for rec in fire(st, at + 1):  # one instant at a time keeps global order
+                    sink(rec)
+            nd = st.next_due
+            if nd is not None:  # woke early, or more timers remain: sleep until the next one
+                st.scheduled = nd
+                push(nd, case_id)
         ev = self._evict
-        while ev and ev[0][0] <= before:
-            _, case_id = ev.popleft()
-            st = cases.get(case_id)
-            if st is not None and st.closed and st.last_t + self.retain <= before:
-                del cases[case_id]
+        if ev and ev[0][0] <= before:
+            while ev and ev[0][0] <= before:
+                _, case_id = ev.popleft()
+                st = cases.get(case_id)
+                if st is not None and st.closed and st.last_t + self.retain <= before:
+                    del cases[case_id]
 
-    def feed(self, ev: Event) -> Iterator[Output]:
-        yield from self.advance(ev.t)
+    def feed(self, ev: Event) -> None:
+        self.advance(ev.t)
         st = self.cases.get(ev.case_id)
-        before = st.next_due if st is not None else None
+        if st is not None and ev.event_id in st.seen:
+            self.duplicates += 1
+            return
         st, out = self.engine.apply(st, ev)
         self.cases[ev.case_id] = st
-        yield from out
-        if st.next_due != before:
-            self._schedule(st)
+        for item in out:
+            self.sink(item)
+        nd = st.next_due
+        # Invariant: an entry at or before the case's next due instant is in the index.
+        if nd is not None and (st.scheduled is None or nd < st.scheduled):
+            st.scheduled = nd
+            self.due.push(nd, st.case_id)
         if st.closed:
             self._evict.append((st.last_t + self.retain, st.case_id))
 
-    def run(self, events: Iterable[Event], until: int) -> Iterator[Output]:
+    def run(self, events: Iterable[Event], until: int) -> None:
         """Apply ``events`` (in application order) before ``until`` and judge clocks at it."""
+        feed = self.feed
         for ev in events:
             if ev.t >= until:
                 break
-            yield from self.feed(ev)
-        yield from self.advance(until)
+            feed(ev)
+        self.advance(until)
 
     @property
     def open_cases(self) -> int:
         return sum(1 for st in self.cases.values() if not st.closed)
+
+
+def replay_events(engine: Engine, events: Iterable[Event], until: int) -> list[Output]:
+    """Sort, apply and judge a small in-memory history; for tests and tools."""
+    out: list[Output] = []
+    Replayer(engine, out.append).run(sorted(events, key=lambda e: (e.t, e.seq)), until)
+    return out

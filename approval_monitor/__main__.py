@@ -1,0 +1,3 @@
+from approval_monitor.cli import main
+
+main()

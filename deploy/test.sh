@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: install, format and lint checks, types, tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+deploy/bootstrap.sh
+export PATH="$PWD/.venv/bin:$PATH"
+echo "== ruff format --check" && ruff format --check .
+echo "== ruff check" && ruff check .
+echo "== mypy rules/" && mypy rules/
+echo "== pytest" && pytest "$@"

@@ -1,0 +1,50 @@
+"""Shared helpers: the sample pack, example folders, and a tiny event builder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rules.engine import Engine
+from rules.events import Event, Rejection, decode
+from rules.pack import RulePack, load_pack, parse_pack
+from rules.records import Record
+from rules.replay import replay_events
+from rules.timeutil import parse_instant
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted(p for p in (ROOT / "tests" / "examples").iterdir() if p.is_dir())
+SAMPLE_PACK = ROOT / "rules" / "packs" / "cn-gov-2026.yaml"
+
+
+@pytest.fixture(scope="session")
+def sample_pack() -> RulePack:
+    return load_pack(SAMPLE_PACK)
+
+
+def events(*objs: dict[str, Any]) -> list[Event]:
+    """Decode dicts as input lines 1..n; every one must be valid."""
+    out = []
+    for i, obj in enumerate(objs, 1):
+        got = decode({"event_id": str(i), **obj}, i)
+        assert isinstance(got, Event), got
+        out.append(got)
+    return out
+
+
+def judge(pack_yaml: str, objs: list[dict[str, Any]], until: str) -> tuple[list[Record], list[Rejection]]:
+    pack = parse_pack(pack_yaml)
+    out = replay_events(Engine(pack), events(*objs), parse_instant(until))
+    return [o for o in out if isinstance(o, Record)], [o for o in out if isinstance(o, Rejection)]
+
+
+def brief(records: list[Record]) -> list[tuple[str, str | None, str]]:
+    """(kind, step, at) of each record, in output order."""
+    return [(r.kind, r.step, r.to_json()["at"]) for r in records]
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

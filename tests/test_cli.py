@@ -1,0 +1,87 @@
+"""The command line as a person uses it: exit codes and what it prints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import EXAMPLES, SAMPLE_PACK
+from typer.testing import CliRunner
+
+from approval_monitor.cli import app
+
+runner = CliRunner()
+
+
+def test_rules_check_summarises_the_sample_pack() -> None:
+    res = runner.invoke(app, ["rules", "check", str(SAMPLE_PACK)])
+    assert res.exit_code == 0, res.output
+    for needle in ("ok", "Asia/Shanghai", "land-use-planning-permit", "accept", "natural time"):
+        assert needle in res.output
+
+
+def test_rules_check_lists_problems_and_fails(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nitems: [{code: a, steps: [{name: s, limit_hours: -2}], calender: gov}]\n")
+    res = runner.invoke(app, ["rules", "check", str(bad)])
+    assert res.exit_code == 2
+    assert "limit_hours" in res.output and "-2" in res.output and "did you mean `calendar`" in res.output
+
+
+def test_replay_refuses_a_bad_until_and_a_bad_pack(tmp_path: Path) -> None:
+    ex = EXAMPLES[0]
+    common = ["--events", str(ex / "events.jsonl"), "--output", str(tmp_path / "o"), "--rejects", str(tmp_path / "r")]
+    res = runner.invoke(app, ["replay", "--rules", str(ex / "rules.yaml"), "--until", "2026-11-25 04:00", *common])
+    assert res.exit_code == 2 and "offset" in res.output
+    res = runner.invoke(
+        app, ["replay", "--rules", str(tmp_path / "none.yaml"), "--until", "2026-11-25T04:00:00Z", *common]
+    )
+    assert res.exit_code == 2 and "cannot read" in res.output
+    missing = [
+        "--events",
+        str(tmp_path / "none.jsonl"),
+        "--output",
+        str(tmp_path / "o"),
+        "--rejects",
+        str(tmp_path / "r"),
+    ]
+    res = runner.invoke(app, ["replay", "--rules", str(ex / "rules.yaml"), "--until", "2026-11-25T04:00:00Z", *missing])
+    assert res.exit_code == 2 and "none.jsonl" in res.output
+
+
+def test_simulate_then_replay(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    res = runner.invoke(app, ["simulate", "--output", str(events), "--cases", "200", "--seed", "5"])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "records.jsonl"
+    res = runner.invoke(
+        app,
+        [
+            "replay",
+            "--rules",
+            str(SAMPLE_PACK),
+            "--events",
+            str(events),
+            "--until",
+            "2026-05-01T00:00:00Z",
+            "--output",
+            str(out),
+            "--rejects",
+            str(tmp_path / "rej.jsonl"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    kinds = {json.loads(line)["kind"] for line in out.read_text().splitlines()}
+    assert {"overdue", "warning", "reminder"} <= kinds
+
+
+def test_cn_holidays_prints_yaml_lists() -> None:
+    res = runner.invoke(app, ["rules", "cn-holidays", "2026"])
+    assert res.exit_code == 0, res.output
+    assert '"2026-10-01"' in res.output and '"2026-10-10"' in res.output
+
+
+def test_run_replays_the_bundled_sample() -> None:
+    res = runner.invoke(app, ["run", "--cases", "300"])
+    assert res.exit_code == 0, res.output
+    assert "overdue" in res.output
