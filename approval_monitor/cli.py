@@ -56,28 +56,31 @@ def replay(
     retain_days: Annotated[
         float, typer.Option(help="Days of event time a completed case is remembered (duplicates, late events).", min=0)
     ] = settings.retain_days,
+    workers: Annotated[int, typer.Option(help="Processes, each judging the cases that hash to it (exact).", min=1)] = 1,
 ) -> None:
     """Judge a history of events as of --until, exactly as the live pipeline would."""
-    from approval_monitor.replay_job import open_events, replay_file
+    from approval_monitor.replay_job import open_events, replay_file, replay_parallel
 
     pack = _load(rules)
     until_t = _instant(until, "--until")
+    retain = int(retain_days * 86400)
     try:
         source, size = open_events(events)
     except OSError as e:
         err.print(f"[red]error:[/red] --events {events}: {e.strerror}; give a readable .jsonl file or -")
         raise typer.Exit(2) from None
+    if workers > 1 and size is None:
+        err.print("[red]error:[/red] --workers needs --events to be a file, not standard input")
+        raise typer.Exit(2)
     with source, open(output, "wb") as o, open(rejects, "wb") as r:
-        s = replay_file(
-            pack,
-            source,
-            until_t,
-            o,
-            r,
-            chunk_events=chunk_events,
-            retain_seconds=int(retain_days * 86400),
-            total_bytes=size,
-        )
+        if workers > 1:
+            s = replay_parallel(
+                str(rules), events, until_t, o, r, workers=workers, chunk_events=chunk_events, retain_seconds=retain
+            )
+        else:
+            s = replay_file(
+                pack, source, until_t, o, r, chunk_events=chunk_events, retain_seconds=retain, total_bytes=size
+            )
     kinds = ", ".join(f"{k} {n}" for k, n in sorted(s.records.items())) or "none"
     err.print(
         f"replayed {s.lines} lines as of {format_instant(until_t)} in {s.seconds:.2f}s "

@@ -19,24 +19,31 @@ from collections.abc import Hashable
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
+_NEVER = 2**62
 
 
 class DueIndex(Generic[K]):
-    __slots__ = ("_far", "_near", "_slots", "_tick", "cursor", "slot")
+    __slots__ = ("_far", "_far_min", "_near", "_slots", "_tick", "cursor", "head", "slot")
 
     def __init__(self, slot_seconds: int = 3600) -> None:
         self.slot = slot_seconds
         self.cursor = -(2**62)  # slots <= cursor live in the near heap
         self._near: list[tuple[int, int, K]] = []
         self._far: dict[int, list[tuple[int, int, K]]] = {}
+        self._far_min: dict[int, int] = {}  # earliest instant in each far slot
         self._slots: list[int] = []  # heap of non-empty far slots
         self._tick = 0
+        # The earliest instant held (or a huge number): callers test ``head < t``
+        # before calling into the index, which most events never need to.
+        self.head = _NEVER
 
     def __len__(self) -> int:
         return len(self._near) + sum(len(b) for b in self._far.values())
 
     def push(self, at: int, key: K) -> None:
         self._tick += 1
+        if at < self.head:
+            self.head = at
         s = at // self.slot
         if s <= self.cursor:
             heapq.heappush(self._near, (at, self._tick, key))
@@ -44,9 +51,12 @@ class DueIndex(Generic[K]):
         bucket = self._far.get(s)
         if bucket is None:
             self._far[s] = [(at, self._tick, key)]
+            self._far_min[s] = at
             heapq.heappush(self._slots, s)
         else:
             bucket.append((at, self._tick, key))
+            if at < self._far_min[s]:
+                self._far_min[s] = at
 
     def pop_before(self, before: int) -> tuple[int, K] | None:
         """The earliest entry with ``at < before``, removed; ``None`` when there is none."""
@@ -56,7 +66,9 @@ class DueIndex(Generic[K]):
             if last > self.cursor:
                 slots = self._slots
                 while slots and slots[0] <= last:
-                    bucket = self._far.pop(heapq.heappop(slots))
+                    s = heapq.heappop(slots)
+                    del self._far_min[s]
+                    bucket = self._far.pop(s)
                     if near:
                         for entry in bucket:
                             heapq.heappush(near, entry)
@@ -67,12 +79,14 @@ class DueIndex(Generic[K]):
             if not (near and near[0][0] < before):
                 return None
         at, _, key = heapq.heappop(near)
+        if near:
+            self.head = near[0][0]
+        elif self._slots:
+            self.head = self._far_min[self._slots[0]]
+        else:
+            self.head = _NEVER
         return at, key
 
     def peek(self) -> int | None:
         """The earliest instant held, or ``None``; for schedulers sleeping until then."""
-        best = self._near[0][0] if self._near else None
-        if self._slots:
-            far = min(e[0] for e in self._far[self._slots[0]])
-            best = far if best is None else min(best, far)
-        return best
+        return None if self.head == _NEVER else self.head

@@ -66,7 +66,8 @@ class Replayer:
                     del cases[case_id]
 
     def feed(self, ev: Event) -> None:
-        self.advance(ev.t)
+        if self.due.head < ev.t or (self._evict and self._evict[0][0] <= ev.t):
+            self.advance(ev.t)
         st = self.cases.get(ev.case_id)
         if st is not None and ev.event_id in st.seen:
             self.duplicates += 1

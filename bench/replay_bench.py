@@ -1,0 +1,113 @@
+"""Replay throughput and peak memory on generated histories (run on demand, never in CI).
+
+    .venv/bin/python bench/replay_bench.py --cases 100000 --cases 200000 --workers 1 --workers 2
+
+For each size it writes (once, cached under bench/out/) a simulated event file
+for the sample pack, then replays it in a fresh process per configuration and
+prints events per second and that process's peak resident memory.  Memory
+should stay flat as the history grows: it is bounded by the sort chunk and by
+open cases, not by the number of events.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+PACK = ROOT / "rules" / "packs" / "cn-gov-2026.yaml"
+UNTIL = "2026-12-31T00:00:00+08:00"
+
+
+def _events_file(cases: int, per_hour: float, seed: int) -> Path:
+    from approval_monitor.simulate import Scenario, simulate_lines
+    from rules.pack import load_pack
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"events-{cases}-{per_hour:g}-{seed}.jsonl"
+    if not path.exists():
+        t = time.perf_counter()
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "wb") as f:
+            for line in simulate_lines(load_pack(PACK), Scenario(cases=cases, per_hour=per_hour, seed=seed)):
+                f.write(line + b"\n")
+        tmp.rename(path)
+        print(f"generated {path.name} in {time.perf_counter() - t:.1f}s", file=sys.stderr)
+    return path
+
+
+def child(events: str, workers: int) -> None:
+    """One measurement, in its own process so that peak memory is its own."""
+    from approval_monitor.replay_job import replay_file, replay_parallel
+    from rules.pack import load_pack
+    from rules.timeutil import parse_instant
+
+    until = parse_instant(UNTIL)
+    with open(OUT / "records.jsonl", "wb") as o, open(OUT / "rejects.jsonl", "wb") as r:
+        if workers == 1:
+            with open(events, "rb", buffering=1 << 20) as src:
+                s = replay_file(load_pack(PACK), src, until, o, r)
+        else:
+            s = replay_parallel(str(PACK), events, until, o, r, workers=workers)
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(
+        json.dumps(
+            {
+                "lines": s.lines,
+                "seconds": s.seconds,
+                "records": sum(s.records.values()),
+                "rejected": s.rejected,
+                "open_cases": s.open_cases,
+                "spilled_runs": s.spilled_runs,
+                "peak_mib": max(own, kids) / 1024,
+            }
+        )
+    )
+
+
+def main(
+    cases: Annotated[list[int], typer.Option(help="History sizes, in cases (about 11 events each).")] = [100_000],  # noqa: B006
+    workers: Annotated[list[int], typer.Option(help="Worker processes to try.")] = [1],  # noqa: B006
+    per_hour: float = 400.0,
+    seed: int = 1,
+) -> None:
+    """Measure replay for each size and worker count; print a table for the README."""
+    table = Table(title=f"approval-monitor replay, sample pack, until {UNTIL}")
+    for col in ("cases", "events", "workers", "seconds", "events/s", "records", "peak RSS MiB"):
+        table.add_column(col, justify="right")
+    for n in cases:
+        path = _events_file(n, per_hour, seed)
+        for w in workers:
+            proc = subprocess.run(
+                [sys.executable, __file__, "child", str(path), str(w)], capture_output=True, text=True, check=True
+            )
+            m = json.loads(proc.stdout.strip().splitlines()[-1])
+            table.add_row(
+                f"{n:,}",
+                f"{m['lines']:,}",
+                str(w),
+                f"{m['seconds']:.1f}",
+                f"{m['lines'] / m['seconds']:,.0f}",
+                f"{m['records']:,}",
+                f"{m['peak_mib']:.0f}",
+            )
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "child":
+        sys.argv.pop(1)
+        typer.run(child)
+    else:
+        typer.run(main)
