@@ -59,4 +59,6 @@ def describe_pack(pack: RulePack, console: Console) -> None:
                 _hours(st.warning),
             )
         console.print(table)
+    for note in pack.notes:
+        console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
     console.print("\npenalty points: " + ", ".join(f"{k} {v}" for k, v in pack.points.items()), highlight=False)

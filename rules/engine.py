@@ -37,8 +37,6 @@ from rules.timeutil import format_instant
 Output = Record | Rejection
 Timer = tuple[int, str, str]  # (at, kind, step or "")
 
-_STEP_LEVELS = ("reminder", "warning", "overdue")
-
 
 @dataclass(slots=True)
 class StepClock:
@@ -205,17 +203,15 @@ class Engine:
                         f"step {ev.step!r} was already started at {format_instant(clock.start)}",
                     )
                 clock = st.steps[ev.step] = StepClock(t, ev.handler_id)
-                st.set_timers(st.timers + self._step_timers(st, ev.step, clock))
-                for prior in item.steps[: spec.index]:
-                    if not prior.optional:
-                        done = st.steps.get(prior.name)
-                        if done is None or done.end is None:
-                            out.append(
-                                self._record(
-                                    st, "procedure", ev.step, t, ev.handler_id, detail={"missing_step": prior.name}
-                                )
-                            )
-                            break
+                st.set_timers(st.timers + self._step_timers(st, ev.step, clock, fresh=True))
+                steps = st.steps
+                for prior in spec.required_before:
+                    done = steps.get(prior)
+                    if done is None or done.end is None:
+                        out.append(
+                            self._record(st, "procedure", ev.step, t, ev.handler_id, detail={"missing_step": prior})
+                        )
+                        break
                 return None
             if clock is None:
                 return "step_not_started", f"step {ev.step!r} was never started"
@@ -287,11 +283,12 @@ class Engine:
         (at,) = level_instants(item.calendar, st.submitted, [item.limit], st.suspensions, st.suspended_at)
         return [] if at is None else [(at, "case_overdue", "")]
 
-    def _step_timers(self, st: CaseState, name: str, clock: StepClock) -> list[Timer]:
+    def _step_timers(self, st: CaseState, name: str, clock: StepClock, fresh: bool = False) -> list[Timer]:
+        """``fresh``: the step has just started, so none of its levels can have fired."""
         item = st.item
         assert item is not None
         levels = item.step_index[name].levels
-        if st.fired:
+        if not fresh and st.fired:
             fired = st.fired
             levels = tuple(lv for lv in levels if (lv[1], name) not in fired)
             if not levels:

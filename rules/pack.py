@@ -216,6 +216,7 @@ class Step:
     warning: int | None
     optional: bool
     levels: tuple[tuple[int, str], ...] = ()  # (counted seconds, kind), ascending
+    required_before: tuple[str, ...] = ()  # earlier steps that are not optional
 
 
 @dataclass(slots=True, frozen=True)
@@ -241,6 +242,7 @@ class RulePack:
     source: str = "<memory>"
     digest: str = ""
     spec: RulePackSpec | None = field(default=None, repr=False)
+    notes: list[str] = field(default_factory=list)  # legal but probably unintended
 
 
 def _points_value(p: Decimal) -> int | float:
@@ -261,7 +263,8 @@ def compile_pack(spec: RulePackSpec, source: str = "<memory>", digest: str = "")
                 for kind, n in (("reminder", reminder), ("warning", warning), ("overdue", limit))
                 if n is not None
             )
-            steps.append(Step(st.name, i, limit, reminder, warning, st.optional, tuple(levels)))
+            required = tuple(s.name for s in it.steps[:i] if not s.optional)
+            steps.append(Step(st.name, i, limit, reminder, warning, st.optional, tuple(levels), required))
         items[it.code] = Item(
             code=it.code,
             name=it.name,
@@ -275,8 +278,13 @@ def compile_pack(spec: RulePackSpec, source: str = "<memory>", digest: str = "")
             reminder_at=it.reminder_at,
             warning_at=it.warning_at,
         )
+    notes = [
+        f"item {it.code}: reminder_at {it.reminder_at} comes after warning_at {it.warning_at}"
+        for it in spec.items
+        if it.reminder_at is not None and it.warning_at is not None and it.reminder_at > it.warning_at
+    ]
     points = {k: _points_value(spec.penalties.get(k, Decimal(0))) for k in KINDS}  # type: ignore[call-overload]
-    return RulePack(items, calendars, points, source, digest, spec)
+    return RulePack(items, calendars, points, source, digest, spec, notes)
 
 
 # --------------------------------------------------------------------------- loading
@@ -365,9 +373,6 @@ def _cross_checks(raw: Any) -> list[str]:
                         f"items[{i}].steps[{j}].name: {n!r} repeats steps[{names[n]}]; step names must be unique"
                     )
                 names.setdefault(n, j)
-        r, w = it.get("reminder_at"), it.get("warning_at")
-        if isinstance(r, int | Decimal) and isinstance(w, int | Decimal) and r > w:
-            problems.append(f"items[{i}]: reminder_at {r} comes after warning_at {w}; the reminder should come first")
     return problems
 
 

@@ -87,6 +87,17 @@ def parse_instant(text: object) -> int:
     return day * 86400 + hh * 3600 + mi * 60 + ss - off
 
 
+_day_text: dict[int, str] = {}
+
+
 def format_instant(t: int) -> str:
     """``YYYY-MM-DDTHH:MM:SSZ``, the one output form the contract allows."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+    day, sec = divmod(t, 86400)
+    text = _day_text.get(day)
+    if text is None:
+        text = time.strftime("%Y-%m-%dT", time.gmtime(day * 86400))
+        if len(_day_text) < 100_000:
+            _day_text[day] = text
+    h, sec = divmod(sec, 3600)
+    m, s = divmod(sec, 60)
+    return f"{text}{h:02}:{m:02}:{s:02}Z"

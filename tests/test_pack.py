@@ -113,6 +113,14 @@ def test_small_mistakes(snippet: str, needle: str) -> None:
     assert needle in str(info.value)
 
 
+def test_a_reminder_after_the_warning_is_legal_but_noted() -> None:
+    pack = parse_pack(
+        "version: 1\nitems: [{code: a, reminder_at: 0.9, warning_at: 0.5, steps: [{name: s, limit_hours: 1}]}]"
+    )
+    assert pack.items["a"].steps[0].levels == ((1800, "warning"), (3240, "reminder"), (3600, "overdue"))
+    assert pack.notes == ["item a: reminder_at 0.9 comes after warning_at 0.5"]
+
+
 def test_unreadable_file_is_a_pack_error(tmp_path) -> None:
     with pytest.raises(PackError, match="cannot read"):
         load_pack(tmp_path / "missing.yaml")
