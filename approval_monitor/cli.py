@@ -140,34 +140,34 @@ def simulate(
 @app.command()
 def run(
     cases: Annotated[int, typer.Option(min=1, help="Cases in the demo history.")] = 2000,
+    out_dir: Annotated[Path, typer.Option(help="Where to keep the events, records and rejects.")] = Path("var/demo"),
 ) -> None:
-    """The main job.  For now: simulate a history on the sample pack and replay it."""
-    import tempfile
-
+    """The main job.  For now: simulate a history on the sample pack and judge it."""
     from approval_monitor.replay_job import replay_file
     from approval_monitor.simulate import Scenario, simulate_lines
 
     pack = _load(settings.rules)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    events, records, rejects = out_dir / "events.jsonl", out_dir / "records.jsonl", out_dir / "rejects.jsonl"
     scenario = Scenario(cases=cases, start=parse_instant("2026-03-02T09:00:00+08:00"), per_hour=20, seed=7, noise=0.01)
-    with tempfile.TemporaryDirectory(prefix="am-run-") as tmp:
-        ev = Path(tmp) / "events.jsonl"
-        with open(ev, "wb") as f:
-            for line in simulate_lines(pack, scenario):
-                f.write(line + b"\n")
-        until = parse_instant("2026-06-01T00:00:00+08:00")
-        with (
-            open(ev, "rb") as src,
-            open(Path(tmp) / "records.jsonl", "wb") as o,
-            open(Path(tmp) / "rejects.jsonl", "wb") as r,
-        ):
-            s = replay_file(pack, src, until, o, r)
-    table = Table(title=f"{cases} simulated cases on {settings.rules.name}, judged at {format_instant(until)}")
-    table.add_column("kind")
-    table.add_column("records", justify="right")
+    with open(events, "wb") as f:
+        for line in simulate_lines(pack, scenario):
+            f.write(line + b"\n")
+    until = parse_instant("2026-06-01T00:00:00+08:00")
+    with open(events, "rb") as src, open(records, "wb") as o, open(rejects, "wb") as r:
+        s = replay_file(pack, src, until, o, r)
+    out.print(
+        f"Judged {s.lines:,} events of {cases:,} simulated cases on {pack.source} as of {format_instant(until)}.",
+        highlight=False,
+    )
+    table = Table()
+    table.add_column("record kind")
+    table.add_column("count", justify="right")
     for kind, n in sorted(s.records.items()):
-        table.add_row(kind, str(n))
-    table.add_row("rejected lines", str(s.rejected))
+        table.add_row(kind, f"{n:,}")
+    table.add_row("[dim]rejected input lines[/dim]", f"{s.rejected:,}")
     out.print(table)
+    out.print(f"Events: {events}\nRecords: {records}\nRejects (with reasons): {rejects}", highlight=False)
 
 
 def main() -> None:
