@@ -14,6 +14,7 @@ exactly the deadline is on time, a suspension at it is not.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -31,7 +32,7 @@ from rules.events import (
     Rejection,
 )
 from rules.pack import Item, RulePack
-from rules.records import Record, record_id
+from rules.records import REVOCATION, Record, record_id
 from rules.timeutil import format_instant
 
 Output = Record | Rejection
@@ -61,12 +62,13 @@ class CaseState:
     suspended_by: str | None = None
     suspended_total: int = 0  # counted seconds inside closed suspensions
     fees: Decimal = Decimal(0)
-    fired: set[tuple[str, str | None]] = field(default_factory=set)
+    fired: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, step or "") -> at
     seen: set[str] = field(default_factory=set)
     timers: list[Timer] = field(default_factory=list)  # sorted; step "" for case-level clocks
     next_due: int | None = None
     scheduled: int | None = None  # the due-index entry the driver holds for this case
     last_t: int = 0
+    partition: int = -1  # the events-topic partition the case lives on (live pipeline only)
 
     def set_timers(self, timers: list[Timer]) -> None:
         timers.sort()
@@ -158,10 +160,13 @@ class Engine:
         if ev.t > st.last_t:
             st.last_t = ev.t
         out: list[Output] = []
+        late = bool(st.fired) and ev.t <= max(st.fired.values())
         problem = self._change(st, ev, out)
         if problem is not None:
             code, reason = problem
             out.append(Rejection(ev.seq, ev.event_id, ev.case_id, code, reason, ev.raw))
+        elif late:
+            self._revise(st, ev.t, out)
         return st, out
 
     def _change(self, st: CaseState, ev: Event, out: list[Output]) -> tuple[str, str] | None:
@@ -215,6 +220,11 @@ class Engine:
                 return None
             if clock is None:
                 return "step_not_started", f"step {ev.step!r} was never started"
+            if t < clock.start:
+                return (
+                    "completed_before_start",
+                    f"step {ev.step!r} started at {format_instant(clock.start)}, after this",
+                )
             if clock.end is not None:
                 return (
                     "step_already_completed",
@@ -237,6 +247,11 @@ class Engine:
         if typ == CASE_RESUMED:
             if st.suspended_at is None:
                 return "not_suspended", f"case {st.case_id!r} is not suspended"
+            if t < st.suspended_at:
+                return (
+                    "resumed_before_suspended",
+                    f"case {st.case_id!r} was suspended at {format_instant(st.suspended_at)}",
+                )
             self._close_suspension(st, t)
             self.plan(st)
             return None
@@ -270,7 +285,7 @@ class Engine:
     def _close_suspension(self, st: CaseState, t: int) -> None:
         assert st.item is not None and st.suspended_at is not None
         s = st.suspended_at
-        st.suspensions.append((s, t))
+        bisect.insort(st.suspensions, (s, t))  # a late event may close an earlier one
         st.suspended_total += st.item.calendar.work(s, t)
         st.suspended_at = None
 
@@ -278,7 +293,7 @@ class Engine:
     def _case_timers(self, st: CaseState) -> list[Timer]:
         item = st.item
         assert item is not None
-        if item.limit is None or ("case_overdue", None) in st.fired:
+        if item.limit is None or ("case_overdue", "") in st.fired:
             return []
         (at,) = level_instants(item.calendar, st.submitted, [item.limit], st.suspensions, st.suspended_at)
         return [] if at is None else [(at, "case_overdue", "")]
@@ -302,7 +317,7 @@ class Engine:
     def _suspension_timer(self, st: CaseState) -> list[Timer]:
         item = st.item
         assert item is not None and st.suspended_at is not None
-        if item.max_suspension is None or ("suspension", None) in st.fired:
+        if item.max_suspension is None or ("suspension", "") in st.fired:
             return []
         need = item.max_suspension + 1 - st.suspended_total
         # The first second beyond the allowance starts one second before the
@@ -323,6 +338,65 @@ class Engine:
             timers.extend(self._suspension_timer(st))
         st.set_timers(timers)
 
+    # -- late events (live pipeline) ------------------------------------------
+    def _level_now(self, st: CaseState, kind: str, step: str) -> int | None:
+        """Where the level of an already raised record lies on the facts known now; None if never reached."""
+        item = st.item
+        assert item is not None
+        cal, susp, open_since = item.calendar, st.suspensions, st.suspended_at
+        if kind == "suspension":
+            if item.max_suspension is None:
+                return None
+            need = item.max_suspension + 1
+            spans = [*susp, (open_since, None)] if open_since is not None else list(susp)
+            for s, e in spans:
+                w = cal.work(s, e) if e is not None else need
+                if w >= need:
+                    at = cal.after(s, need) - 1
+                    return at if e is None or at < e else None
+                need -= w
+            return None
+        if kind == "case_overdue":
+            start, end, n = st.submitted, st.completed, item.limit
+        else:
+            clock = st.steps.get(step)
+            if clock is None:
+                return None
+            spec = item.step_index[step]
+            start, end = clock.start, clock.end
+            n = spec.reminder if kind == "reminder" else spec.warning if kind == "warning" else spec.limit
+        assert n is not None
+        (level,) = level_instants(cal, start, [n], susp, open_since)
+        return None if level is None or (end is not None and end <= level) else level
+
+    def _revise(self, st: CaseState, t: int, out: list[Output]) -> None:
+        """A late event changed the past: revoke raised records its facts disprove, then re-plan.
+
+        A revoked record's level may lie elsewhere now; the re-plan schedules it
+        there, and it is raised again with a new id (the instant is part of the id).
+        """
+        assert st.item is not None
+        for (kind, step), at in sorted(st.fired.items(), key=lambda kv: kv[1]):
+            if at < t or self._level_now(st, kind, step) == at:
+                continue
+            del st.fired[kind, step]
+            old = record_id(st.case_id, kind, step or None, at)
+            out.append(
+                Record(
+                    record_id(st.case_id, REVOCATION, step or None, t, old),
+                    REVOCATION,
+                    st.case_id,
+                    step or None,
+                    t,
+                    st.item.code,
+                    st.agency_id,
+                    None,
+                    0,
+                    detail={"revokes": old, "revoked_kind": kind, "revoked_at": format_instant(at)},
+                )
+            )
+        self.plan(st)
+
     def fire(self, st: CaseState, before: int) -> list[Record]:
         """Raise the case's records whose instants lie strictly before ``before``."""
         out: list[Record] = []
@@ -334,7 +408,7 @@ class Engine:
             at, kind, name = timers.pop(0)
             assert item is not None
             if name:
-                st.fired.add((kind, name))
+                st.fired[kind, name] = at
                 clock = st.steps[name]
                 spec = item.step_index[name]
                 n = spec.reminder if kind == "reminder" else spec.warning if kind == "warning" else spec.limit
@@ -343,13 +417,13 @@ class Engine:
                     clock.handler, points[kind], clock.start, n, spec.limit,
                 )  # fmt: skip
             elif kind == "case_overdue":
-                st.fired.add((kind, None))
+                st.fired[kind, ""] = at
                 rec = Record(
                     record_id(case_id, kind, None, at), kind, case_id, None, at, item.code, st.agency_id,
                     st.handler, points[kind], st.submitted, item.limit, item.limit,
                 )  # fmt: skip
             else:  # suspension
-                st.fired.add((kind, None))
+                st.fired[kind, ""] = at
                 rec = Record(
                     record_id(case_id, kind, None, at), kind, case_id, None, at, item.code, st.agency_id,
                     st.suspended_by, points[kind], st.suspended_at, item.max_suspension, item.max_suspension,
@@ -357,3 +431,51 @@ class Engine:
             out.append(rec)
         st.next_due = timers[0][0] if timers else None
         return out
+
+
+# --------------------------------------------------------------------------- persistence
+def state_to_json(st: CaseState) -> dict[str, Any]:
+    """A case as plain JSON for a changelog-backed table; timers are derived, not stored."""
+    return {
+        "case_id": st.case_id,
+        "item": None if st.item is None else st.item.code,
+        "agency_id": st.agency_id,
+        "submitted": st.submitted,
+        "handler": st.handler,
+        "completed": st.completed,
+        "steps": {name: [c.start, c.handler, c.end] for name, c in st.steps.items()},
+        "suspensions": [list(s) for s in st.suspensions],
+        "suspended_at": st.suspended_at,
+        "suspended_by": st.suspended_by,
+        "suspended_total": st.suspended_total,
+        "fees": str(st.fees),
+        "fired": [[k, s, at] for (k, s), at in st.fired.items()],
+        "seen": sorted(st.seen),
+        "last_t": st.last_t,
+        "partition": st.partition,
+    }
+
+
+def state_from_json(engine: Engine, d: dict[str, Any]) -> CaseState:
+    """Rebuild a case and re-plan its timers under the engine's (possibly newer) rule pack."""
+    item = None if d["item"] is None else engine.pack.items.get(d["item"])
+    st = CaseState(
+        d["case_id"],
+        item,
+        d["agency_id"],
+        d["submitted"],
+        d["handler"],
+        d["completed"],
+        {name: StepClock(s, h, e) for name, (s, h, e) in d["steps"].items()},
+        [(s, e) for s, e in d["suspensions"]],
+        d["suspended_at"],
+        d["suspended_by"],
+        d["suspended_total"],
+        Decimal(d["fees"]),
+        {(k, s): at for k, s, at in d["fired"]},
+        set(d["seen"]),
+        last_t=d["last_t"],
+        partition=d["partition"],
+    )
+    engine.plan(st)
+    return st

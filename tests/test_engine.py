@@ -282,3 +282,107 @@ def test_replayer_evicts_closed_cases_after_the_retention() -> None:
     rp.advance(parse_instant("2026-11-23T02:30:00Z"))  # 10:30 local: K's hour is over
     assert set(rp.cases) == {"Z"}
     assert rp.open_cases == 1
+
+
+# --------------------------------------------------------------------------- live: arrival order and wall clock
+def _live(objs: list[dict], nows: list[str], grace: int = 60) -> list:
+    """Apply events in arrival order, each at its wall-clock instant; a None event is a tick."""
+    from rules.engine import state_from_json, state_to_json
+    from rules.live import on_event, on_tick
+
+    engine = Engine(parse_pack(PACK))
+    st = None
+    out: list = []
+    for i, (obj, now) in enumerate(zip(objs, nows, strict=True), 1):
+        t = parse_instant(now)
+        if obj is None:
+            assert st is not None
+            out.extend(on_tick(engine, st, t, grace))
+        else:
+            (ev,) = events({**obj, "event_id": str(i)})
+            st, got = on_event(engine, st, ev, t, grace)
+            out.extend(got)
+        st = state_from_json(engine, state_to_json(st))  # every step survives the table round trip
+    return out
+
+
+def test_live_raises_when_the_wall_clock_passes_at_plus_grace() -> None:
+    objs = [submit(), ev("step_started", "09:00:00", step="a"), None, None]
+    out = _live(objs, ["2026-11-23T01:00:01Z", "2026-11-23T01:00:02Z", "2026-11-23T03:00:59Z", "2026-11-23T03:01:00Z"])
+    assert brief(out) == [
+        ("reminder", "a", "2026-11-23T02:00:00Z"),
+        ("warning", "a", "2026-11-23T02:36:00Z"),
+        ("overdue", "a", "2026-11-23T03:00:00Z"),  # only at the tick one grace (60 s) after 03:00:00
+    ]
+
+
+def test_live_late_completion_revokes_the_overdue_it_disproves() -> None:
+    objs = [submit(), ev("step_started", "09:00:00", step="a"), None, ev("step_completed", "10:50:00", step="a")]
+    out = _live(objs, ["2026-11-23T01:00:00Z", "2026-11-23T01:00:00Z", "2026-11-23T03:30:00Z", "2026-11-23T03:31:00Z"])
+    kinds = brief(out)
+    assert kinds[:3] == [
+        ("reminder", "a", "2026-11-23T02:00:00Z"),
+        ("warning", "a", "2026-11-23T02:36:00Z"),
+        ("overdue", "a", "2026-11-23T03:00:00Z"),
+    ]
+    assert kinds[3] == ("revocation", "a", "2026-11-23T02:50:00Z")
+    assert out[3].detail["revokes"] == out[2].id and len(out) == 4  # reminder and warning stand
+
+
+def test_live_late_suspension_moves_levels_and_raises_them_again_with_new_ids() -> None:
+    objs = [
+        submit(),
+        ev("step_started", "09:00:00", step="a"),
+        None,
+        ev("case_suspended", "09:30:00"),
+        ev("case_resumed", "10:00:00"),
+        None,
+    ]
+    nows = [
+        "2026-11-23T01:00:00Z",
+        "2026-11-23T01:00:00Z",
+        "2026-11-23T03:10:00Z",
+        "2026-11-23T03:20:00Z",
+        "2026-11-23T03:20:00Z",
+        "2026-11-23T03:40:00Z",
+    ]
+    out = _live(objs, nows)
+    kinds = brief(out)
+    assert kinds[:3] == [
+        ("reminder", "a", "2026-11-23T02:00:00Z"),
+        ("warning", "a", "2026-11-23T02:36:00Z"),
+        ("overdue", "a", "2026-11-23T03:00:00Z"),
+    ]
+    # The suspension arrives alone, stamped 09:30: all three levels lay after it, so all are revoked;
+    # an open suspension since 09:30 is over its one-hour allowance by 10:30, so that is raised ...
+    assert [(k, (r.detail or {}).get("revoked_kind")) for (k, _, _), r in zip(kinds[3:7], out[3:7], strict=True)] == [
+        ("revocation", "reminder"),
+        ("revocation", "warning"),
+        ("revocation", "overdue"),
+        ("suspension", None),
+    ]
+    # ... until the resumption stamped 10:00 disproves it, and the levels land half an hour later.
+    assert kinds[7:] == [
+        ("revocation", None, "2026-11-23T02:00:00Z"),
+        ("reminder", "a", "2026-11-23T02:30:00Z"),
+        ("warning", "a", "2026-11-23T03:06:00Z"),
+        ("overdue", "a", "2026-11-23T03:30:00Z"),
+    ]
+    assert out[7].detail["revokes"] == out[6].id
+    assert {r.id for r in out[8:]}.isdisjoint({r.id for r in out[:3]})
+
+
+def test_live_in_order_events_match_replay() -> None:
+    """Arrival order equal to time order, ticks after everything: the same records as replay."""
+    objs = [
+        submit(),
+        ev("step_started", "09:00:00", step="a"),
+        ev("case_suspended", "10:00:00"),
+        ev("case_resumed", "13:45:00"),
+        ev("fee_charged", "14:00:00", fee_yuan=1),
+        ev("step_started", "14:05:00", step="c"),
+    ]
+    replayed, _ = judge(PACK, objs, "2026-11-26T00:00:00Z")
+    nows = [o["occurred_at"] for o in objs]
+    live = _live([*objs, None], [*nows, "2026-11-26T00:00:59Z"])
+    assert [r.id for r in live] == [r.id for r in replayed]
