@@ -91,6 +91,68 @@ def replay(
     )
 
 
+def _bootstrap() -> str:
+    if not settings.kafka_bootstrap_servers:
+        err.print("[red]error:[/red] KAFKA_BOOTSTRAP_SERVERS is not set; give host:port of a Kafka broker")
+        raise typer.Exit(2)
+    return settings.kafka_bootstrap_servers
+
+
+@app.command()
+def worker(loglevel: Annotated[str, typer.Option(help="Faust log level.")] = "warning") -> None:
+    """Run a Faust worker: judge events from Kafka and raise records live."""
+    from streams.worker import run_worker
+
+    _load(settings.rules)
+    run_worker(settings, _bootstrap(), loglevel)
+
+
+@app.command()
+def emit(
+    file: Annotated[Path, typer.Option("--file", help="Events .jsonl to send, one JSON object per line.")],
+    rejects: Annotated[Path | None, typer.Option(help="Where to keep lines refused before sending.")] = None,
+) -> None:
+    """Send events to the events topic as an agency system would: validated, keyed by case, acknowledged."""
+    import orjson
+
+    from streams.emitter import Emitter
+
+    rejects = rejects or file.with_name(file.name + ".rejects.jsonl")
+    try:
+        lines = file.read_bytes().splitlines()
+    except OSError as e:
+        err.print(f"[red]error:[/red] --file {file}: {e.strerror}")
+        raise typer.Exit(2) from None
+    objs: list[object] = []
+    where: list[int] = []  # line index of each object sent
+    bad: list[dict[str, object]] = []
+    for i, line in enumerate(lines):
+        try:
+            objs.append(orjson.loads(line))
+            where.append(i)
+        except orjson.JSONDecodeError as e:
+            bad.append({"line": i + 1, "event_id": None, "code": "bad_json", "reason": f"not valid JSON: {e}"})
+    with Emitter(_bootstrap(), settings.events_topic) as emitter:
+        results = emitter.send_many(objs)
+    bad += [
+        {"line": where[r.index] + 1, "event_id": r.event_id, "code": r.code, "reason": r.error}
+        for r in results
+        if not r.ok
+    ]
+    bad.sort(key=lambda b: b["line"])  # type: ignore[arg-type,return-value]
+    with open(rejects, "wb") as f:
+        for b in bad:
+            b["raw"] = lines[int(b["line"]) - 1].decode("utf-8", "replace")  # type: ignore[call-overload]
+            f.write(orjson.dumps(b) + b"\n")
+    failed = sum(1 for b in bad if b["code"] == "send_failed")
+    err.print(
+        f"sent {len(lines) - len(bad)} events to {settings.events_topic}; {len(bad) - failed} refused, "
+        f"{failed} not acknowledged" + (f" (reasons in {rejects})" if bad else "")
+    )
+    if failed:
+        raise typer.Exit(1)
+
+
 @rules_app.command("check")
 def rules_check(pack_path: Annotated[Path, typer.Argument(metavar="PACK.yaml")]) -> None:
     """Validate a rule pack and print what it says."""

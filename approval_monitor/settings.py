@@ -1,5 +1,7 @@
-"""All configuration, in one place, from environment variables (prefix ``APPROVAL_MONITOR_``).
+"""All configuration, in one place, from environment variables.
 
+Variables carry the prefix ``APPROVAL_MONITOR_``, except the Kafka bootstrap
+address, which also answers to the conventional ``KAFKA_BOOTSTRAP_SERVERS``.
 Each setting is documented in the README's Configuration table; command-line
 flags override these defaults for a single run.
 """
@@ -8,20 +10,37 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import rules
 
 SAMPLE_PACK = Path(rules.__file__).resolve().parent / "packs" / "cn-gov-2026.yaml"
+DEMO_PACK = Path(rules.__file__).resolve().parent / "packs" / "demo-minutes.yaml"
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="APPROVAL_MONITOR_", extra="ignore")
 
-    rules: Path = Field(SAMPLE_PACK, description="Rule pack YAML used by `run` and `simulate`.")
+    rules: Path = Field(SAMPLE_PACK, description="Rule pack YAML used by the worker, `run` and `simulate`.")
     retain_days: float = Field(7.0, ge=0, description="Days of event time a completed case is remembered.")
     chunk_events: int = Field(250_000, ge=1000, description="Events replay sorts in memory before spilling a run.")
+
+    # -- Kafka and the live pipeline -------------------------------------------------
+    kafka_bootstrap_servers: str | None = Field(
+        None,
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "APPROVAL_MONITOR_KAFKA_BOOTSTRAP_SERVERS"),
+        description="host:port[,host:port]; unset: `run` starts the embedded broker.",
+    )
+    app_id: str = Field("approval-monitor", description="Faust application id: consumer group and table prefix.")
+    events_topic: str = Field("approval.events", description="Input events, keyed by case_id.")
+    records_topic: str = Field("approval.records", description="Every record raised, revocations included.")
+    rejected_topic: str = Field("approval.rejected", description="Bad events, unchanged, with reason and origin.")
+    ticks_topic: str = Field("approval.ticks", description="Internal: due-timer wake-ups, co-partitioned with events.")
+    partitions: int = Field(8, ge=1, description="Partitions of the events topic (and of ticks and the table).")
+    replication: int = Field(1, ge=1, description="Replication factor for topics the worker creates.")
+    grace_seconds: int = Field(2, ge=0, description="Wait after a record's instant for late events before raising it.")
+    worker_web_port: int = Field(6066, description="Faust worker's web port (metrics, health).")
 
 
 def get_settings() -> Settings:

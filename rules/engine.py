@@ -63,6 +63,7 @@ class CaseState:
     suspended_total: int = 0  # counted seconds inside closed suspensions
     fees: Decimal = Decimal(0)
     fired: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, step or "") -> at
+    revised: dict[tuple[str, str], int] = field(default_factory=dict)  # revocations so far, per level
     seen: set[str] = field(default_factory=set)
     timers: list[Timer] = field(default_factory=list)  # sorted; step "" for case-level clocks
     next_due: int | None = None
@@ -380,7 +381,8 @@ class Engine:
             if at < t or self._level_now(st, kind, step) == at:
                 continue
             del st.fired[kind, step]
-            old = record_id(st.case_id, kind, step or None, at)
+            old = self._clock_record_id(st, kind, step, at)
+            st.revised[kind, step] = st.revised.get((kind, step), 0) + 1
             out.append(
                 Record(
                     record_id(st.case_id, REVOCATION, step or None, t, old),
@@ -396,6 +398,12 @@ class Engine:
                 )
             )
         self.plan(st)
+
+    @staticmethod
+    def _clock_record_id(st: CaseState, kind: str, step: str, at: int) -> str:
+        """A re-raise after a revocation gets a new id even at the same instant."""
+        n = st.revised.get((kind, step), 0) if st.revised else 0
+        return record_id(st.case_id, kind, step or None, at, f"r{n}" if n else "")
 
     def fire(self, st: CaseState, before: int) -> list[Record]:
         """Raise the case's records whose instants lie strictly before ``before``."""
@@ -413,19 +421,19 @@ class Engine:
                 spec = item.step_index[name]
                 n = spec.reminder if kind == "reminder" else spec.warning if kind == "warning" else spec.limit
                 rec = Record(
-                    record_id(case_id, kind, name, at), kind, case_id, name, at, item.code, st.agency_id,
+                    self._clock_record_id(st, kind, name, at), kind, case_id, name, at, item.code, st.agency_id,
                     clock.handler, points[kind], clock.start, n, spec.limit,
                 )  # fmt: skip
             elif kind == "case_overdue":
                 st.fired[kind, ""] = at
                 rec = Record(
-                    record_id(case_id, kind, None, at), kind, case_id, None, at, item.code, st.agency_id,
+                    self._clock_record_id(st, kind, "", at), kind, case_id, None, at, item.code, st.agency_id,
                     st.handler, points[kind], st.submitted, item.limit, item.limit,
                 )  # fmt: skip
             else:  # suspension
                 st.fired[kind, ""] = at
                 rec = Record(
-                    record_id(case_id, kind, None, at), kind, case_id, None, at, item.code, st.agency_id,
+                    self._clock_record_id(st, kind, "", at), kind, case_id, None, at, item.code, st.agency_id,
                     st.suspended_by, points[kind], st.suspended_at, item.max_suspension, item.max_suspension,
                 )  # fmt: skip
             out.append(rec)
@@ -450,6 +458,7 @@ def state_to_json(st: CaseState) -> dict[str, Any]:
         "suspended_total": st.suspended_total,
         "fees": str(st.fees),
         "fired": [[k, s, at] for (k, s), at in st.fired.items()],
+        "revised": [[k, s, n] for (k, s), n in st.revised.items()],
         "seen": sorted(st.seen),
         "last_t": st.last_t,
         "partition": st.partition,
@@ -473,6 +482,7 @@ def state_from_json(engine: Engine, d: dict[str, Any]) -> CaseState:
         d["suspended_total"],
         Decimal(d["fees"]),
         {(k, s): at for k, s, at in d["fired"]},
+        {(k, s): n for k, s, n in d.get("revised", [])},
         set(d["seen"]),
         last_t=d["last_t"],
         partition=d["partition"],

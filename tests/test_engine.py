@@ -386,3 +386,24 @@ def test_live_in_order_events_match_replay() -> None:
     nows = [o["occurred_at"] for o in objs]
     live = _live([*objs, None], [*nows, "2026-11-26T00:00:59Z"])
     assert [r.id for r in live] == [r.id for r in replayed]
+
+
+def test_live_re_raise_after_a_revocation_gets_a_new_id() -> None:
+    """A late weekend suspension: revoked while open, raised again at the same instant once it proves empty."""
+    fri, sat, sun = "2026-11-20T", "2026-11-21T", "2026-11-22T"
+    objs = [
+        {**submit(), "occurred_at": f"{fri}13:30:00+08:00"},
+        None,
+        ev("case_suspended", "10:00:00", day=sat),
+        ev("case_resumed", "10:00:00", day=sun),
+    ]
+    # 8 working hours from Friday 13:30: 4 h on Friday, 3 h on Monday morning, 1 h after lunch -> Mon 14:30 (06:30Z).
+    out = _live(objs, ["2026-11-20T05:30:00Z", "2026-11-23T08:00:00Z", "2026-11-23T08:01:00Z", "2026-11-23T08:02:00Z"])
+    assert brief(out) == [
+        ("case_overdue", None, "2026-11-23T06:30:00Z"),
+        ("revocation", None, "2026-11-21T02:00:00Z"),
+        ("case_overdue", None, "2026-11-23T06:30:00Z"),
+    ]
+    first, revocation, again = out
+    assert revocation.detail["revokes"] == first.id
+    assert again.id != first.id  # downstream deduplicates by id: the re-raise must not look like the revoked one

@@ -1,0 +1,251 @@
+"""The Faust worker: events in, records out, every step timed to the second.
+
+One agent consumes two co-partitioned topics: agency events and the worker's
+own *ticks*.  Every change to a case — an event applied, a timer fired, a
+closed case forgotten — happens in that agent, inside a stream event, so the
+changelog-backed table is only ever written the way Faust expects and the
+changelog partition is always the case's events partition.
+
+Timers are not ``app.timer`` callbacks (those run on every worker and drift
+when the loop is busy) nor one ``call_at`` per case.  Each worker keeps, per
+events partition it owns, a due-index of its cases' next wake-up instants; one
+loop sleeps until the earliest, then sends a tick keyed by the case to that
+partition.  The indexes are rebuilt from the table when recovery completes
+(not on assignment, which comes before recovery) and dropped on revocation —
+Flink's model: timers live with state and due ones fire on restore.
+
+Delivery is at least once with deterministic record ids: a record is
+acknowledged by Kafka before the state that says it was raised is written, so
+a crash can repeat a record (same id) but never lose one or raise a different
+one.  Faust's exactly-once mode is not used (faust#517, #323, #502).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import faust
+import orjson
+from faust.types import TP
+
+from approval_monitor.settings import Settings
+from rules.dueindex import DueIndex
+from rules.engine import CaseState, Engine, Output, state_from_json, state_to_json
+from rules.events import Event, Rejection, parse_line
+from rules.live import on_event, on_tick
+from rules.pack import RulePack
+from rules.records import Record
+
+log = logging.getLogger("approval_monitor.worker")
+
+
+class Timers:
+    """Per-partition due-indexes of the cases this worker owns, and the wake-up of the loop that drives them."""
+
+    def __init__(self) -> None:
+        self.index: dict[int, DueIndex[str]] = {}
+        self.wake_at: dict[str, int] = {}  # case -> its current wake-up instant (index entries may be stale)
+        self.owner: dict[str, int] = {}  # case -> partition
+        self.changed = asyncio.Event()
+
+    def set(self, partition: int, case_id: str, at: int | None) -> None:
+        if at is None:
+            self.wake_at.pop(case_id, None)
+            self.owner.pop(case_id, None)
+            return
+        if self.wake_at.get(case_id) == at:
+            return
+        idx = self.index.get(partition)
+        if idx is None:
+            idx = self.index[partition] = DueIndex(slot_seconds=60)
+        earliest = idx.head
+        self.wake_at[case_id] = at
+        self.owner[case_id] = partition
+        idx.push(at, case_id)
+        if at < earliest:
+            self.changed.set()
+
+    def reset(self, partitions: Iterable[int]) -> None:
+        keep = set(partitions)
+        for p in list(self.index):
+            if p not in keep:
+                self.drop([p])
+
+    def drop(self, partitions: Iterable[int]) -> None:
+        gone = set(partitions)
+        for p in gone:
+            self.index.pop(p, None)
+        for case_id in [c for c, p in self.owner.items() if p in gone]:
+            del self.owner[case_id]
+            self.wake_at.pop(case_id, None)
+
+    def due(self, now: int) -> list[tuple[int, str]]:
+        """(partition, case) of every live entry at or before ``now``, removed from the index."""
+        out = []
+        for p, idx in self.index.items():
+            while (entry := idx.pop_before(now + 1)) is not None:
+                at, case_id = entry
+                if self.wake_at.get(case_id) == at:
+                    del self.wake_at[case_id]
+                    out.append((p, case_id))
+        return out
+
+    def earliest(self) -> int | None:
+        heads = [idx.head for idx in self.index.values() if idx.peek() is not None]
+        return min(heads) if heads else None
+
+    def __len__(self) -> int:
+        return len(self.wake_at)
+
+
+def create_app(settings: Settings, pack: RulePack, bootstrap: str) -> faust.App:
+    """The worker's Faust app, wired to ``pack``; start it with ``faust.Worker``."""
+    engine = Engine(pack)
+    grace = settings.grace_seconds
+    retain = int(settings.retain_days * 86400)
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{b.strip()}" for b in bootstrap.split(",")],
+        store="memory://",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        web_enabled=False,
+        table_standby_replicas=0,
+    )
+    raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+    source = app.topic(settings.events_topic, settings.ticks_topic, **raw)
+    ticks = app.topic(settings.ticks_topic, **raw)
+    records_topic = app.topic(settings.records_topic, **raw)
+    rejected_topic = app.topic(settings.rejected_topic, **raw)
+    cases = app.Table(
+        "cases",
+        default=None,
+        partitions=settings.partitions,
+        schema=faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"),
+    )
+    timers = Timers()
+    app.timers = timers  # type: ignore[attr-defined]  # for tests and metrics
+
+    def wake_at(st: CaseState) -> int | None:
+        if st.next_due is not None:
+            return st.next_due + grace
+        if st.closed:
+            return st.last_t + retain  # then the case is forgotten
+        return None
+
+    async def publish(outputs: list[Output], msg: Any) -> None:
+        """Send and wait for acknowledgements: nothing is marked raised before Kafka has it."""
+        futures = []
+        for out in outputs:
+            key = out.case_id.encode() if out.case_id else msg.key
+            if type(out) is Record:
+                value = orjson.dumps(out.to_json())
+                futures.append(await records_topic.send(key=key, value=value))
+            else:
+                assert isinstance(out, Rejection)
+                futures.append(await rejected_topic.send(key=key, value=_rejection(out, msg)))
+        for fut in futures:
+            await fut
+
+    async def handle_event(msg: Any, now: int) -> None:
+        got = parse_line(msg.value or b"", msg.offset)
+        if isinstance(got, Rejection):
+            await publish([got], msg)
+            return
+        assert isinstance(got, Event)
+        key = got.case_id.encode()
+        if msg.key != key:
+            bad = Rejection(
+                msg.offset,
+                got.event_id,
+                got.case_id,
+                "bad_key",
+                f"the message key {msg.key!r} is not the case_id; key every event by its case_id "
+                "so that a case's events stay on one partition, in order",
+                msg.value,
+            )
+            await publish([bad], msg)
+            return
+        stored = cases.get(key)
+        st = None if stored is None else state_from_json(engine, orjson.loads(stored))
+        st, outputs = on_event(engine, st, got, now, grace)
+        st.partition = msg.partition
+        await publish(outputs, msg)
+        cases[key] = orjson.dumps(state_to_json(st))
+        timers.set(msg.partition, got.case_id, wake_at(st))
+
+    async def handle_tick(msg: Any, now: int) -> None:
+        key = msg.key
+        stored = cases.get(key)
+        if stored is None:
+            return
+        st = state_from_json(engine, orjson.loads(stored))
+        if st.closed and st.next_due is None and st.last_t + retain <= now:
+            del cases[key]
+            timers.set(msg.partition, st.case_id, None)
+            return
+        fired = on_tick(engine, st, now, grace)
+        if fired:
+            await publish(list(fired), msg)
+            cases[key] = orjson.dumps(state_to_json(st))
+        timers.set(msg.partition, st.case_id, wake_at(st))
+
+    @app.agent(source)
+    async def judge(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            msg = event.message
+            now = int(time.time())
+            if msg.topic == settings.ticks_topic:
+                await handle_tick(msg, now)
+            else:
+                await handle_event(msg, now)
+
+    @cases.on_recover  # type: ignore[misc]
+    async def rebuild() -> None:
+        """Recovery is complete: rebuild the due-indexes of the partitions this worker now owns."""
+        active = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == settings.events_topic}
+        timers.reset(active)
+        n = 0
+        for _key, stored in list(cases.data.items()):
+            data = orjson.loads(stored)
+            if data["partition"] in active:
+                st = state_from_json(engine, data)
+                at = wake_at(st)
+                if at is not None:
+                    timers.set(st.partition, st.case_id, at)
+                    n += 1
+        log.info("timers rebuilt: %d cases on partitions %s", n, sorted(active))
+        timers.changed.set()
+
+    @app.on_partitions_revoked.connect  # type: ignore[misc]
+    async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
+        timers.drop(tp.partition for tp in revoked if tp.topic == settings.events_topic)
+
+    @app.task  # type: ignore[misc]
+    async def drive_timers() -> None:
+        """The one loop that turns due instants into ticks for this worker's partitions."""
+        while True:
+            now = int(time.time())
+            for partition, case_id in timers.due(now):
+                await ticks.send(key=case_id.encode(), value=b"", partition=partition)
+            earliest = timers.earliest()
+            delay = 1.0 if earliest is None else min(1.0, max(0.02, earliest - time.time()))
+            timers.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(timers.changed.wait(), timeout=delay)
+
+    return app
+
+
+def _rejection(r: Rejection, msg: Any) -> bytes:
+    body = r.to_json()
+    del body["line"]
+    body.update(topic=msg.topic, partition=msg.partition, offset=msg.offset, rejected_at=int(time.time()))
+    return orjson.dumps(body)

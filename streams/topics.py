@@ -1,0 +1,65 @@
+"""The pipeline's topics, created at start-up with the partition counts the design needs.
+
+Events and ticks must have the same number of partitions: the worker's table is
+co-partitioned with both, and a case's ticks go to its events' partition.
+Records and rejections are keyed by case too, so a consumer sees a case's
+history in order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from approval_monitor.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def topic_specs(settings: Settings) -> dict[str, int]:
+    n = settings.partitions
+    return {
+        settings.events_topic: n,
+        settings.ticks_topic: n,
+        settings.records_topic: n,
+        settings.rejected_topic: max(1, n // 2),
+    }
+
+
+def ensure_topics(settings: Settings, bootstrap: str, timeout: float = 30.0) -> None:
+    """Create missing topics; check that existing events and ticks topics agree on partitions."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id=f"{settings.app_id}-admin")
+            break
+        except KafkaError as e:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kafka at {bootstrap} did not answer within {timeout:.0f}s: {e}") from e
+            time.sleep(0.5)
+    try:
+        specs = topic_specs(settings)
+        existing = set(admin.list_topics())
+        missing = [
+            NewTopic(name, num_partitions=n, replication_factor=settings.replication)
+            for name, n in specs.items()
+            if name not in existing
+        ]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another worker was quicker
+                admin.create_topics(missing)
+            log.info("created topics", extra={"topics": [t.name for t in missing]})
+        pair = [settings.events_topic, settings.ticks_topic]
+        described = {d["name"]: len(d["partitions"]) for d in admin.describe_topics(pair)}
+        if described.get(settings.events_topic) != described.get(settings.ticks_topic):
+            raise RuntimeError(
+                f"topic {settings.events_topic} has {described.get(settings.events_topic)} partitions but "
+                f"{settings.ticks_topic} has {described.get(settings.ticks_topic)}; they must match "
+                "(recreate the ticks topic with the events topic's count)"
+            )
+    finally:
+        admin.close()

@@ -1,0 +1,18 @@
+"""Running a worker: check the pack, create topics, hand the app to Faust's worker."""
+
+from __future__ import annotations
+
+import faust
+
+from approval_monitor.settings import Settings
+from rules.pack import load_pack
+from streams.app import create_app
+from streams.topics import ensure_topics
+
+
+def run_worker(settings: Settings, bootstrap: str, loglevel: str = "warning") -> None:
+    pack = load_pack(settings.rules)  # a bad pack fails here, before anything is consumed
+    ensure_topics(settings, bootstrap)
+    app = create_app(settings, pack, bootstrap)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=True)
+    worker.execute_from_commandline()
