@@ -399,11 +399,15 @@ def test_live_re_raise_after_a_revocation_gets_a_new_id() -> None:
     ]
     # 8 working hours from Friday 13:30: 4 h on Friday, 3 h on Monday morning, 1 h after lunch -> Mon 14:30 (06:30Z).
     out = _live(objs, ["2026-11-20T05:30:00Z", "2026-11-23T08:00:00Z", "2026-11-23T08:01:00Z", "2026-11-23T08:02:00Z"])
+    # While the suspension was open its one-hour allowance ran out at Monday 09:00 + 1 h (02:00Z): raised,
+    # then revoked by the resumption stamped Sunday.
     assert brief(out) == [
         ("case_overdue", None, "2026-11-23T06:30:00Z"),
         ("revocation", None, "2026-11-21T02:00:00Z"),
+        ("suspension", None, "2026-11-23T02:00:00Z"),
+        ("revocation", None, "2026-11-22T02:00:00Z"),
         ("case_overdue", None, "2026-11-23T06:30:00Z"),
     ]
-    first, revocation, again = out
-    assert revocation.detail["revokes"] == first.id
+    first, revocation, suspension, revocation2, again = out
+    assert revocation.detail["revokes"] == first.id and revocation2.detail["revokes"] == suspension.id
     assert again.id != first.id  # downstream deduplicates by id: the re-raise must not look like the revoked one
