@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,3 +51,21 @@ def brief(records: list[Record]) -> list[tuple[str, str | None, str]]:
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Real Apache Kafka for the whole session: KAFKA_BOOTSTRAP_SERVERS if set, else one started from its jars."""
+    given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if given:
+        yield given
+        return
+    where = tmp_path_factory.mktemp("kafka")
+    script = ROOT / "deploy" / "kafka.sh"
+    started = subprocess.run([str(script), "start", str(where)], capture_output=True, text=True, check=False)
+    if started.returncode != 0:
+        pytest.fail(f"could not start Kafka: {started.stderr}")
+    try:
+        yield started.stdout.strip().splitlines()[-1]
+    finally:
+        subprocess.run([str(script), "stop", str(where)], check=False)

@@ -1,0 +1,130 @@
+"""Helpers for tests against real brokers: worker processes and topic readers.
+
+Every test gets its own app id and topic names, so one broker serves the whole
+session and tests cannot see each other's messages.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Names:
+    """Fresh topic names and app id for one test."""
+
+    def __init__(self, partitions: int = 4) -> None:
+        tag = uuid.uuid4().hex[:8]
+        self.app_id = f"am-test-{tag}"
+        self.events = f"t{tag}.events"
+        self.ticks = f"t{tag}.ticks"
+        self.records = f"t{tag}.records"
+        self.rejected = f"t{tag}.rejected"
+        self.partitions = partitions
+
+    def env(self, bootstrap: str, rules: Path, grace: int = 1) -> dict[str, str]:
+        return {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "APPROVAL_MONITOR_RULES": str(rules),
+            "APPROVAL_MONITOR_APP_ID": self.app_id,
+            "APPROVAL_MONITOR_EVENTS_TOPIC": self.events,
+            "APPROVAL_MONITOR_TICKS_TOPIC": self.ticks,
+            "APPROVAL_MONITOR_RECORDS_TOPIC": self.records,
+            "APPROVAL_MONITOR_REJECTED_TOPIC": self.rejected,
+            "APPROVAL_MONITOR_PARTITIONS": str(self.partitions),
+            "APPROVAL_MONITOR_GRACE_SECONDS": str(grace),
+        }
+
+
+class Worker:
+    """``approval-monitor worker`` as a child process, with its log in a file."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env = env
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Worker:
+        out = open(self.log, "ab")  # noqa: SIM115 - the child owns it
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "approval_monitor", "worker", "--loglevel", "info"],
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+        return self
+
+    def ready_count(self) -> int:
+        return self.log.read_text(errors="replace").count("timers rebuilt") if self.log.exists() else 0
+
+    def wait_ready(self, after: int = 0, timeout: float = 60) -> None:
+        """Until this worker has finished (another) recovery: its due-indexes are built."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.ready_count() > after:
+                return
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.tail()}")
+            time.sleep(0.2)
+        raise AssertionError(f"worker not ready within {timeout}s:\n{self.tail()}")
+
+    def tail(self, n: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def read_topic(bootstrap: str, topic: str, idle: float = 1.5) -> list[tuple[Any, int, int]]:
+    """Every message on ``topic`` so far: (value as JSON, partition, timestamp ms); no consumer group."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, consumer_timeout_ms=int(idle * 1000)
+    )
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        return [(orjson.loads(m.value), m.partition, m.timestamp) for m in consumer]
+    finally:
+        consumer.close()
+
+
+def wait_for(
+    bootstrap: str, topic: str, done: Callable[[list[Any]], bool], timeout: float = 60
+) -> list[tuple[Any, int, int]]:
+    deadline = time.monotonic() + timeout
+    got: list[tuple[Any, int, int]] = []
+    while time.monotonic() < deadline:
+        got = read_topic(bootstrap, topic)
+        if done([g[0] for g in got]):
+            return got
+        time.sleep(0.5)
+    return got
+
+
+def raw_producer(bootstrap: str) -> KafkaProducer:
+    return KafkaProducer(bootstrap_servers=bootstrap, acks="all")
