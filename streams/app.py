@@ -117,7 +117,11 @@ def create_app(settings: Settings, pack: RulePack, bootstrap: str) -> faust.App:
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         web_enabled=False,
+        key_serializer="raw",  # every topic, changelogs included, carries our own JSON bytes
+        value_serializer="raw",
         table_standby_replicas=0,
+        broker_session_timeout=settings.session_timeout_seconds,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
     )
     raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
     source = app.topic(settings.events_topic, settings.ticks_topic, **raw)
@@ -128,7 +132,8 @@ def create_app(settings: Settings, pack: RulePack, bootstrap: str) -> faust.App:
         "cases",
         default=None,
         partitions=settings.partitions,
-        schema=faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"),
+        key_type=bytes,  # bytes types make Faust pick the raw codec for the changelog too
+        value_type=bytes,
     )
     timers = Timers()
     app.timers = timers  # type: ignore[attr-defined]  # for tests and metrics

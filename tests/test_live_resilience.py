@@ -1,0 +1,174 @@
+"""The worker killed mid-stream, and workers sharing partitions: timers survive with the state.
+
+The rule pack counts natural seconds (limits of tens of seconds), the events
+are stamped with the wall clock as they are sent, so the timers really are
+driven by the wall clock; afterwards the records must be exactly replay's for
+the same events as of now — by id, none lost, nothing different.
+"""
+
+from __future__ import annotations
+
+import io
+import signal
+import threading
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import orjson
+import pytest
+from live import Names, Worker, wait_for
+
+from approval_monitor.replay_job import replay_file
+from rules.pack import load_pack
+from rules.timeutil import format_instant, parse_instant
+from streams.emitter import Emitter
+
+pytestmark = pytest.mark.kafka
+
+PACK = """
+version: 1
+penalties: {overdue: 2, case_overdue: 3}
+items:
+  - code: quick
+    limit_hours: 0.01          # the case: 36 s
+    reminder_at: 0.5
+    warning_at: 0.8
+    steps:
+      - {name: accept, limit_hours: 0.005}   # 18 s: reminder 9 s, warning 14.4 -> 15 s
+      - {name: review, limit_hours: 0.005}
+"""
+GRACE = 1
+
+
+def _stamp(t: float) -> str:
+    return format_instant(int(t))
+
+
+class Feed:
+    """Sends events stamped with the wall clock, remembering them in arrival order for replay."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.emitter = Emitter(bootstrap, topic)
+        self.sent: list[dict] = []
+        self.serial = 0
+
+    def send(self, case: str, typ: str, **fields: object) -> None:
+        self.serial += 1
+        obj = {
+            "event_id": f"e{self.serial}",
+            "case_id": case,
+            "type": typ,
+            "occurred_at": _stamp(time.time()),
+            **fields,
+        }
+        result = self.emitter.send(obj)
+        assert result.ok, result.error
+        self.sent.append(obj)
+
+    def expected(self, pack_path: Path, until: int) -> list[dict]:
+        data = b"".join(orjson.dumps(o) + b"\n" for o in self.sent)
+        out = io.BytesIO()
+        replay_file(load_pack(pack_path), io.BytesIO(data), until, out, io.BytesIO())
+        return [orjson.loads(x) for x in out.getvalue().splitlines()]
+
+
+def _check_exactly_once_by_id(got: list, expected: list[dict]) -> None:
+    by_id: dict[str, list[dict]] = defaultdict(list)
+    for rec, _, _ in got:
+        by_id[rec["id"]].append(rec)
+    want = {r["id"]: r for r in expected}
+    assert set(by_id) == set(want), f"missing {set(want) - set(by_id)}; unexpected {set(by_id) - set(want)}"
+    for rid, copies in by_id.items():  # a crash may repeat a record, never change it
+        assert all(c == copies[0] for c in copies)
+        assert (copies[0]["kind"], copies[0]["at"]) == (want[rid]["kind"], want[rid]["at"])
+
+
+def test_sigkill_mid_stream_loses_nothing_and_timers_fire_on_time(kafka_bootstrap: str, tmp_path: Path) -> None:
+    pack = tmp_path / "quick.yaml"
+    pack.write_text(PACK)
+    names = Names(partitions=4)
+    env = names.env(kafka_bootstrap, pack, grace=GRACE)
+    log = tmp_path / "worker.log"
+    worker = Worker(env, log).start()
+    worker.wait_ready()
+    feed = Feed(kafka_bootstrap, names.events)
+    cases = [f"K{i:02}" for i in range(30)]
+
+    def first_batch() -> None:
+        for case in cases:
+            feed.send(case, "case_submitted", item_code="quick", agency_id="city/test")
+            feed.send(case, "step_started", step="accept")
+            time.sleep(0.08)
+
+    sender = threading.Thread(target=first_batch)
+    sender.start()
+    time.sleep(1.2)
+    worker.kill(signal.SIGKILL)  # mid-stream: about half the cases are in
+    sender.join()
+    restarted_at = time.time()
+    worker.start()
+    worker.wait_ready(after=1)
+    ready_at = time.time()
+    time.sleep(max(0.0, 12 - (time.time() - restarted_at)))
+    for case in cases[::2]:  # half complete their first step after its reminder, before its warning
+        feed.send(case, "step_completed", step="accept")
+    last = parse_instant(feed.sent[0]["occurred_at"]) + 36 + 4 * 2  # the slowest case deadline, and then some
+    time.sleep(max(0.0, last + GRACE + 2 - time.time()))
+    expected = feed.expected(pack, int(time.time()) - GRACE - 1)
+    got = wait_for(kafka_bootstrap, names.records, lambda rs: {r["id"] for r in rs} >= {e["id"] for e in expected})
+    worker.kill(signal.SIGTERM)
+    assert Counter(e["kind"] for e in expected)["overdue"] >= 10
+    _check_exactly_once_by_id(got, expected)
+    # On time: a record whose instant came after the restarted worker was ready was raised within a second of
+    # its instant plus the grace (Kafka's timestamp is when the worker produced it).
+    late = [
+        (rec["kind"], ts / 1000 - (parse_instant(rec["at"]) + GRACE))
+        for rec, _, ts in got
+        if parse_instant(rec["at"]) > ready_at + 1
+    ]
+    assert late, "no timer fell after the restart"
+    assert max(lateness for _, lateness in late) <= 1.0, sorted(late, key=lambda x: -x[1])[:5]
+    assert min(lateness for _, lateness in late) >= -0.01  # never before at + grace
+
+
+def test_two_workers_share_partitions_and_one_takes_over_when_the_other_stops(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    pack = tmp_path / "quick.yaml"
+    pack.write_text(PACK)
+    names = Names(partitions=4)
+    env = names.env(kafka_bootstrap, pack, grace=GRACE)
+    a = Worker(env, tmp_path / "a.log").start()
+    a.wait_ready()
+    b = Worker(env, tmp_path / "b.log").start()
+    b.wait_ready()
+    a.wait_ready(after=a.ready_count() - 1)  # a was rebalanced to make room for b
+    owned_by_b = _partitions(b)
+    assert owned_by_b and _partitions(a) and not (owned_by_b & _partitions(a))
+    feed = Feed(kafka_bootstrap, names.events)
+    for i in range(24):
+        feed.send(f"S{i:02}", "case_submitted", item_code="quick", agency_id="city/test")
+        feed.send(f"S{i:02}", "step_started", step="accept")
+    time.sleep(2)
+    before = a.ready_count()
+    b.kill(signal.SIGTERM)  # scale in: b leaves the group, a takes its partitions, cases and timers
+    stopped_at = time.time()
+    a.wait_ready(after=before)
+    assert _partitions(a) == set(range(4))
+    last = parse_instant(feed.sent[-1]["occurred_at"]) + 36
+    time.sleep(max(0.0, last + GRACE + 2 - time.time()))
+    expected = feed.expected(pack, int(time.time()) - GRACE - 1)
+    got = wait_for(kafka_bootstrap, names.records, lambda rs: {r["id"] for r in rs} >= {e["id"] for e in expected})
+    a.kill(signal.SIGTERM)
+    _check_exactly_once_by_id(got, expected)
+    taken_over = [rec for rec, p, ts in got if p in owned_by_b and ts / 1000 > stopped_at]
+    assert taken_over, "no record of b's partitions was raised after b stopped"
+    assert {rec["kind"] for rec in taken_over} >= {"overdue", "case_overdue"}
+
+
+def _partitions(w: Worker) -> set[int]:
+    """The partitions a worker owned after its latest recovery, from its log."""
+    lines = [ln for ln in w.log.read_text().splitlines() if "timers rebuilt" in ln]
+    inside = lines[-1].rsplit("[", 1)[1].rstrip("] ")
+    return {int(x) for x in inside.split(",") if x.strip()}
