@@ -201,10 +201,24 @@ def simulate(
 
 @app.command()
 def run(
-    cases: Annotated[int, typer.Option(min=1, help="Cases in the demo history.")] = 2000,
+    duration: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds (default: until Ctrl-C).")
+    ] = None,
+    per_minute: Annotated[float, typer.Option(help="Demo cases submitted per minute.", min=1)] = 20,
+    workdir: Annotated[Path, typer.Option(help="Where the broker's and worker's logs go.")] = Path("var/run"),
+) -> None:
+    """The main job: broker (embedded unless KAFKA_BOOTSTRAP_SERVERS), worker, a live demo feed, alerts as raised."""
+    from approval_monitor.demo import run_demo
+
+    run_demo(settings, workdir, duration, per_minute)
+
+
+@app.command("demo-replay")
+def demo_replay(
+    cases: Annotated[int, typer.Option(min=1, help="Cases in the simulated history.")] = 2000,
     out_dir: Annotated[Path, typer.Option(help="Where to keep the events, records and rejects.")] = Path("var/demo"),
 ) -> None:
-    """The main job.  For now: simulate a history on the sample pack and judge it."""
+    """Simulate a history on the sample pack and judge it in event time (no servers at all)."""
     from approval_monitor.replay_job import replay_file
     from approval_monitor.simulate import Scenario, simulate_lines
 

@@ -81,8 +81,8 @@ def test_cn_holidays_prints_yaml_lists() -> None:
     assert '"2026-10-01"' in res.output and '"2026-10-10"' in res.output
 
 
-def test_run_replays_the_bundled_sample(tmp_path: Path) -> None:
-    res = runner.invoke(app, ["run", "--cases", "300", "--out-dir", str(tmp_path)])
+def test_demo_replay_judges_the_bundled_sample(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["demo-replay", "--cases", "300", "--out-dir", str(tmp_path)])
     assert res.exit_code == 0, res.output
     assert "overdue" in res.output
     records = [json.loads(line) for line in (tmp_path / "records.jsonl").read_text().splitlines()]

@@ -1,0 +1,202 @@
+"""The main job on one machine: broker, worker, a live feed of cases, and the alerts as they are raised.
+
+Without ``KAFKA_BOOTSTRAP_SERVERS`` it starts the embedded broker (memory only);
+with it, it uses that cluster but its own ``demo.``-prefixed topics and app id,
+so a demo never writes into production topics.  The feed is the simulator on
+the demo pack (limits of seconds, natural time), sent in real time: events are
+stamped with the wall clock as they are emitted, so reminders, warnings and
+overdue alarms appear within a minute.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import orjson
+from kafka import KafkaConsumer, TopicPartition
+from rich.cells import cell_len
+from rich.console import Console
+
+from approval_monitor.embedded import EmbeddedBroker
+from approval_monitor.settings import DEMO_PACK, Settings
+from approval_monitor.simulate import Scenario, simulate_lines
+from rules.events import Event, parse_line
+from rules.pack import load_pack
+from rules.timeutil import parse_instant
+from streams.emitter import Emitter
+from streams.topics import ensure_topics
+
+LABELS = {
+    "reminder": ("催办 reminder", "cyan"),
+    "warning": ("临界预警 warning", "yellow"),
+    "overdue": ("超时 overdue", "red"),
+    "case_overdue": ("办件超时 case overdue", "bold red"),
+    "procedure": ("程序违规 procedure", "magenta"),
+    "fee": ("超标收费 fee", "magenta"),
+    "suspension": ("超期挂起 suspension", "dark_orange"),
+    "revocation": ("撤销 revocation", "dim"),
+}
+
+
+def demo_settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={
+            "rules": DEMO_PACK,
+            "app_id": f"{settings.app_id}-demo",
+            "events_topic": f"demo.{settings.events_topic}",
+            "ticks_topic": f"demo.{settings.ticks_topic}",
+            "records_topic": f"demo.{settings.records_topic}",
+            "rejected_topic": f"demo.{settings.rejected_topic}",
+            "partitions": 4,
+            "grace_seconds": 1,
+        }
+    )
+
+
+def _feed(bootstrap: str, s: Settings, per_minute: float, stop: threading.Event, console: Console) -> None:
+    pack = load_pack(s.rules)
+    start = int(time.time()) + 2
+    scenario = Scenario(
+        cases=100_000,
+        start=start,
+        per_hour=per_minute * 60,
+        seed=random.randrange(1 << 30),
+        noise=0.01,
+    )
+    refused = 0
+    with Emitter(bootstrap, s.events_topic) as emitter:
+        for line in simulate_lines(pack, scenario):
+            got = parse_line(line, 0)
+            if isinstance(got, Event):
+                while (wait := got.t - time.time()) > 0:
+                    if stop.wait(min(wait, 0.5)):
+                        return
+            if stop.is_set():
+                return
+            try:
+                obj: object = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                obj = line
+            if not emitter.send(obj).ok:
+                refused += 1
+                console.print(f"[dim]feed: a malformed event was refused before sending ({refused} so far)[/dim]")
+
+
+def _tail(bootstrap: str, topic: str, stop: threading.Event, console: Console, seen: list[dict[str, object]]) -> None:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    try:
+        parts = None
+        while not parts and not stop.is_set():
+            parts = consumer.partitions_for_topic(topic)
+            time.sleep(0.2)
+        tps = [TopicPartition(topic, p) for p in sorted(parts or [])]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        while not stop.is_set():
+            for batch in consumer.poll(timeout_ms=300).values():
+                for msg in batch:
+                    rec = orjson.loads(msg.value)
+                    seen.append(rec)
+                    label, style = LABELS.get(str(rec["kind"]), (str(rec["kind"]), "white"))
+                    lag = time.time() - parse_instant(str(rec["at"]))
+                    step = f" step {rec['step']}" if rec.get("step") else ""
+                    pad = " " * max(1, 24 - cell_len(label))
+                    console.print(
+                        f"[{style}]{label}[/{style}]{pad}case {rec['case_id']}{step}  {rec['agency_id']}"
+                        f"  at {str(rec['at'])[11:19]}Z  (+{lag:.1f}s)  points {rec['points']}",
+                        highlight=False,
+                    )
+    finally:
+        consumer.close()
+
+
+def run_demo(settings: Settings, workdir: Path, duration: float | None, per_minute: float) -> list[dict[str, object]]:
+    console = Console()
+    s = demo_settings(settings)
+    workdir.mkdir(parents=True, exist_ok=True)
+    broker = None
+    worker: subprocess.Popen[bytes] | None = None
+    stop = threading.Event()
+    seen: list[dict[str, object]] = []
+    threads: list[threading.Thread] = []
+    try:
+        if settings.kafka_bootstrap_servers:
+            bootstrap = settings.kafka_bootstrap_servers
+            console.print(f"Kafka: {bootstrap} (KAFKA_BOOTSTRAP_SERVERS), demo topics {s.events_topic} …")
+        else:
+            broker = EmbeddedBroker(workdir / "broker.log")
+            bootstrap = broker.start()
+            console.print(
+                f"Embedded Kafka-compatible broker (tansu, memory only: nothing survives a restart) on {bootstrap}."
+                " Production uses Kafka: set KAFKA_BOOTSTRAP_SERVERS."
+            )
+        ensure_topics(s, bootstrap)
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "APPROVAL_MONITOR_RULES": str(s.rules),
+            "APPROVAL_MONITOR_APP_ID": s.app_id,
+            "APPROVAL_MONITOR_EVENTS_TOPIC": s.events_topic,
+            "APPROVAL_MONITOR_TICKS_TOPIC": s.ticks_topic,
+            "APPROVAL_MONITOR_RECORDS_TOPIC": s.records_topic,
+            "APPROVAL_MONITOR_REJECTED_TOPIC": s.rejected_topic,
+            "APPROVAL_MONITOR_PARTITIONS": str(s.partitions),
+            "APPROVAL_MONITOR_GRACE_SECONDS": str(s.grace_seconds),
+        }
+        log = open(workdir / "worker.log", "ab")  # noqa: SIM115 - the child owns it
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "approval_monitor", "worker", "--loglevel", "info"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        console.print(
+            f"Faust worker started (pid {worker.pid}, log {workdir / 'worker.log'}); "
+            f"feeding {per_minute:g} cases a minute on {s.rules.name}."
+        )
+        console.print("Alerts as they are raised — Ctrl-C to stop:\n")
+        threads = [
+            threading.Thread(target=_feed, args=(bootstrap, s, per_minute, stop, console), daemon=True),
+            threading.Thread(target=_tail, args=(bootstrap, s.records_topic, stop, console, seen), daemon=True),
+        ]
+        for t in threads:
+            t.start()
+        deadline = None if duration is None else time.monotonic() + duration
+        while deadline is None or time.monotonic() < deadline:
+            if worker.poll() is not None:
+                console.print(f"[red]the worker exited with {worker.returncode}; see {workdir / 'worker.log'}[/red]")
+                break
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        console.print("\nstopping …")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=5)
+        if worker is not None and worker.poll() is None:
+            worker.terminate()
+            try:
+                worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        if broker is not None:
+            broker.stop()
+        kinds: dict[str, int] = {}
+        for rec in seen:
+            kinds[str(rec["kind"])] = kinds.get(str(rec["kind"]), 0) + 1
+        console.print(
+            f"\n{len(seen)} records raised ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items())) or 'none'})."
+            f" Logs: {workdir}. Records were on topic {s.records_topic}"
+            + (
+                " of the embedded broker, now gone."
+                if broker is not None
+                else f" at {settings.kafka_bootstrap_servers}."
+            )
+        )
+    return seen
