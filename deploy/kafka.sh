@@ -9,7 +9,13 @@ cmd=${1:?usage: kafka.sh start|stop DIR}
 dir=${2:?usage: kafka.sh start|stop DIR}
 libs="$here/kafka/.libs"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+# Two distinct free ports, chosen while both sockets are held open.
+free_ports() {
+  python3 -c 'import socket
+a, b = socket.socket(), socket.socket()
+a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
+print(a.getsockname()[1], b.getsockname()[1])'
+}
 
 case "$cmd" in
 start)
@@ -19,7 +25,7 @@ start)
     touch "$libs/.complete"
   fi
   mkdir -p "$dir"
-  port=$(free_port); cport=$(free_port)
+  read -r port cport < <(free_ports)
   cat > "$dir/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
