@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     partitions: int = Field(8, ge=1, description="Partitions of the events topic (and of ticks and the table).")
     replication: int = Field(1, ge=1, description="Replication factor for topics the worker creates.")
     grace_seconds: int = Field(2, ge=0, description="Wait after a record's instant for late events before raising it.")
+    batch_max: int = Field(500, ge=1, description="Most events a worker judges before making them durable together.")
+    batch_seconds: float = Field(0.05, gt=0, description="Longest a worker waits to fill a batch.")
     session_timeout_seconds: float = Field(
         10.0, ge=6, description="How long a silent worker keeps its partitions before the others take them over."
     )

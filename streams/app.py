@@ -2,9 +2,12 @@
 
 One agent consumes two co-partitioned topics: agency events and the worker's
 own *ticks*.  Every change to a case — an event applied, a timer fired, a
-closed case forgotten — happens in that agent, inside a stream event, so the
-changelog-backed table is only ever written the way Faust expects and the
-changelog partition is always the case's events partition.
+closed case forgotten — happens in that agent, so a case has one writer, and
+its changelog partition is always its events partition.  The agent works in
+batches (``take_events``): it judges a batch, sends the batch's records and
+waits for Kafka's acknowledgements, then writes the batch's states to the table
+and its changelog and waits again; only then are the events acknowledged, so
+offsets never run ahead of state, nor state ahead of records.
 
 Timers are not ``app.timer`` callbacks (those run on every worker and drift
 when the loop is busy) nor one ``call_at`` per case.  Each worker keeps, per
@@ -145,72 +148,96 @@ def create_app(settings: Settings, pack: RulePack, bootstrap: str) -> faust.App:
             return st.last_t + retain  # then the case is forgotten
         return None
 
-    async def publish(outputs: list[Output], msg: Any) -> None:
-        """Send and wait for acknowledgements: nothing is marked raised before Kafka has it."""
-        futures = []
-        for out in outputs:
-            key = out.case_id.encode() if out.case_id else msg.key
-            if type(out) is Record:
-                value = orjson.dumps(out.to_json())
-                futures.append(await records_topic.send(key=key, value=value))
+    class Batch:
+        """One batch of stream events: their states, outputs and wake-ups, made durable in that order."""
+
+        def __init__(self) -> None:
+            self.states: dict[bytes, tuple[int, CaseState | None]] = {}  # key -> (partition, state; None = forget)
+            self.outputs: list[tuple[Output, Any]] = []
+
+        def load(self, key: bytes) -> CaseState | None:
+            if key in self.states:
+                return self.states[key][1]
+            stored = cases.get(key)
+            return None if stored is None else state_from_json(engine, orjson.loads(stored))
+
+        def event(self, msg: Any, now: int) -> None:
+            got = parse_line(msg.value or b"", msg.offset)
+            if isinstance(got, Rejection):
+                self.outputs.append((got, msg))
+                return
+            assert isinstance(got, Event)
+            key = got.case_id.encode()
+            if msg.key != key:
+                bad = Rejection(
+                    msg.offset,
+                    got.event_id,
+                    got.case_id,
+                    "bad_key",
+                    f"the message key {msg.key!r} is not the case_id; key every event by its case_id "
+                    "so that a case's events stay on one partition, in order",
+                    msg.value,
+                )
+                self.outputs.append((bad, msg))
+                return
+            st, outputs = on_event(engine, self.load(key), got, now, grace)
+            st.partition = msg.partition
+            self.outputs.extend((o, msg) for o in outputs)
+            self.states[key] = (msg.partition, st)
+
+        def tick(self, msg: Any, now: int) -> None:
+            key = msg.key
+            st = self.load(key)
+            if st is None:
+                return
+            if st.closed and st.next_due is None and st.last_t + retain <= now:
+                self.states[key] = (msg.partition, None)
+                return
+            fired = on_tick(engine, st, now, grace)
+            if fired:
+                self.outputs.extend((o, msg) for o in fired)
+                self.states[key] = (msg.partition, st)
             else:
-                assert isinstance(out, Rejection)
-                futures.append(await rejected_topic.send(key=key, value=_rejection(out, msg)))
-        for fut in futures:
-            await fut
+                timers.set(msg.partition, st.case_id, wake_at(st))
 
-    async def handle_event(msg: Any, now: int) -> None:
-        got = parse_line(msg.value or b"", msg.offset)
-        if isinstance(got, Rejection):
-            await publish([got], msg)
-            return
-        assert isinstance(got, Event)
-        key = got.case_id.encode()
-        if msg.key != key:
-            bad = Rejection(
-                msg.offset,
-                got.event_id,
-                got.case_id,
-                "bad_key",
-                f"the message key {msg.key!r} is not the case_id; key every event by its case_id "
-                "so that a case's events stay on one partition, in order",
-                msg.value,
-            )
-            await publish([bad], msg)
-            return
-        stored = cases.get(key)
-        st = None if stored is None else state_from_json(engine, orjson.loads(stored))
-        st, outputs = on_event(engine, st, got, now, grace)
-        st.partition = msg.partition
-        await publish(outputs, msg)
-        cases[key] = orjson.dumps(state_to_json(st))
-        timers.set(msg.partition, got.case_id, wake_at(st))
-
-    async def handle_tick(msg: Any, now: int) -> None:
-        key = msg.key
-        stored = cases.get(key)
-        if stored is None:
-            return
-        st = state_from_json(engine, orjson.loads(stored))
-        if st.closed and st.next_due is None and st.last_t + retain <= now:
-            del cases[key]
-            timers.set(msg.partition, st.case_id, None)
-            return
-        fired = on_tick(engine, st, now, grace)
-        if fired:
-            await publish(list(fired), msg)
-            cases[key] = orjson.dumps(state_to_json(st))
-        timers.set(msg.partition, st.case_id, wake_at(st))
+        async def commit(self) -> None:
+            """Records acknowledged, then states written and acknowledged; the events are acked after."""
+            futures = []
+            for out, msg in self.outputs:
+                key = out.case_id.encode() if out.case_id else msg.key
+                if type(out) is Record:
+                    futures.append(await records_topic.send(key=key, value=orjson.dumps(out.to_json())))
+                else:
+                    assert isinstance(out, Rejection)
+                    futures.append(await rejected_topic.send(key=key, value=_rejection(out, msg)))
+            for fut in futures:
+                await fut
+            futures = []
+            for key, (partition, st) in self.states.items():
+                if st is None:
+                    cases.data.pop(key, None)
+                    futures.append(cases.send_changelog(partition, key, None))
+                    timers.set(partition, key.decode(), None)
+                else:
+                    value = orjson.dumps(state_to_json(st))
+                    cases.data[key] = value
+                    futures.append(cases.send_changelog(partition, key, value))
+                    timers.set(partition, st.case_id, wake_at(st))
+            for fut in futures:
+                await fut
 
     @app.agent(source)
     async def judge(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            msg = event.message
+        async for events in stream.take_events(settings.batch_max, within=settings.batch_seconds):
             now = int(time.time())
-            if msg.topic == settings.ticks_topic:
-                await handle_tick(msg, now)
-            else:
-                await handle_event(msg, now)
+            batch = Batch()
+            for event in events:
+                msg = event.message
+                if msg.topic == settings.ticks_topic:
+                    batch.tick(msg, now)
+                else:
+                    batch.event(msg, now)
+            await batch.commit()
 
     @cases.on_recover  # type: ignore[misc]
     async def rebuild() -> None:

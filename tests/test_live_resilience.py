@@ -141,9 +141,10 @@ def test_two_workers_share_partitions_and_one_takes_over_when_the_other_stops(
     env = names.env(kafka_bootstrap, pack, grace=GRACE)
     a = Worker(env, tmp_path / "a.log").start()
     a.wait_ready()
+    a_before = a.ready_count()
     b = Worker(env, tmp_path / "b.log").start()
     b.wait_ready()
-    a.wait_ready(after=a.ready_count() - 1)  # a was rebalanced to make room for b
+    a.wait_ready(after=a_before)  # a was rebalanced to make room for b
     owned_by_b = _partitions(b)
     assert owned_by_b and _partitions(a) and not (owned_by_b & _partitions(a))
     feed = Feed(kafka_bootstrap, names.events)

@@ -13,7 +13,18 @@ from conftest import ROOT
 def test_main_job_shows_warnings_and_overdue_alarms_within_a_minute(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}  # the embedded default
     proc = subprocess.run(
-        [sys.executable, "-m", "approval_monitor", "run", "--duration", "45", "--per-minute", "30", "--workdir", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "approval_monitor",
+            "run",
+            "--duration",
+            "45",
+            "--per-minute",
+            "30",
+            "--workdir",
+            str(tmp_path),
+        ],
         env={**env, "COLUMNS": "200"},
         capture_output=True,
         text=True,
