@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     grace_seconds: int = Field(2, ge=0, description="Wait after a record's instant for late events before raising it.")
     batch_max: int = Field(500, ge=1, description="Most events a worker judges before making them durable together.")
     batch_seconds: float = Field(0.05, gt=0, description="Longest a worker waits to fill a batch.")
+    state_cache: int = Field(20_000, ge=0, description="Decoded case states a worker keeps in memory (LRU).")
     session_timeout_seconds: float = Field(
         10.0, ge=6, description="How long a silent worker keeps its partitions before the others take them over."
     )

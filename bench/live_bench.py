@@ -192,7 +192,7 @@ def main(
             )
             bootstrap = out.stdout.strip().splitlines()[-1]
         try:
-            sent, seconds, rss = throughput(bootstrap, events, tmp)
+            sent, seconds, rss = throughput(bootstrap, events, tmp) if events else (0, 1.0, 0.0)
             print(
                 f"throughput: {sent:,} events in {seconds:.1f}s = {sent / seconds:,.0f} events/s "
                 f"(one worker, 8 partitions; worker RSS {rss:.0f} MiB)"

@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
@@ -129,8 +130,6 @@ def create_app(settings: Settings, pack: RulePack, bootstrap: str) -> faust.App:
     raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
     source = app.topic(settings.events_topic, settings.ticks_topic, **raw)
     ticks = app.topic(settings.ticks_topic, **raw)
-    records_topic = app.topic(settings.records_topic, **raw)
-    rejected_topic = app.topic(settings.rejected_topic, **raw)
     cases = app.Table(
         "cases",
         default=None,
@@ -139,6 +138,10 @@ def create_app(settings: Settings, pack: RulePack, bootstrap: str) -> faust.App:
         value_type=bytes,
     )
     timers = Timers()
+    # Decoded states of recently touched cases.  This agent is each case's only
+    # writer, so the cache is exact while partitions stay put; it is emptied on
+    # every revocation and recovery.
+    decoded: OrderedDict[bytes, CaseState] = OrderedDict()
     app.timers = timers  # type: ignore[attr-defined]  # for tests and metrics
 
     def wake_at(st: CaseState) -> int | None:
@@ -158,6 +161,10 @@ def create_app(settings: Settings, pack: RulePack, bootstrap: str) -> faust.App:
         def load(self, key: bytes) -> CaseState | None:
             if key in self.states:
                 return self.states[key][1]
+            st = decoded.get(key)
+            if st is not None:
+                decoded.move_to_end(key)
+                return st
             stored = cases.get(key)
             return None if stored is None else state_from_json(engine, orjson.loads(stored))
 
@@ -186,7 +193,10 @@ def create_app(settings: Settings, pack: RulePack, bootstrap: str) -> faust.App:
             self.states[key] = (msg.partition, st)
 
         def tick(self, msg: Any, now: int) -> None:
-            key = msg.key
+            for case_id in orjson.loads(msg.value):
+                self.wake(case_id.encode(), msg, now)
+
+        def wake(self, key: bytes, msg: Any, now: int) -> None:
             st = self.load(key)
             if st is None:
                 return
@@ -195,7 +205,7 @@ def create_app(settings: Settings, pack: RulePack, bootstrap: str) -> faust.App:
                 return
             fired = on_tick(engine, st, now, grace)
             if fired:
-                self.outputs.extend((o, msg) for o in fired)
+                self.outputs.extend((o, None) for o in fired)
                 self.states[key] = (msg.partition, st)
             else:
                 timers.set(msg.partition, st.case_id, wake_at(st))
@@ -203,26 +213,37 @@ def create_app(settings: Settings, pack: RulePack, bootstrap: str) -> faust.App:
         async def commit(self) -> None:
             """Records acknowledged, then states written and acknowledged; the events are acked after."""
             futures = []
+            # Records go straight to the producer: Faust's topic layer (schemas, sensors,
+            # future wrappers) cost more per message than judging the event did.
+            send = app.producer.send
             for out, msg in self.outputs:
                 key = out.case_id.encode() if out.case_id else msg.key
                 if type(out) is Record:
-                    futures.append(await records_topic.send(key=key, value=orjson.dumps(out.to_json())))
+                    futures.append(
+                        await send(settings.records_topic, key, orjson.dumps(out.to_json()), None, None, None)
+                    )
                 else:
                     assert isinstance(out, Rejection)
-                    futures.append(await rejected_topic.send(key=key, value=_rejection(out, msg)))
+                    futures.append(await send(settings.rejected_topic, key, _rejection(out, msg), None, None, None))
             for fut in futures:
                 await fut
             futures = []
+            changelog = cases.changelog_topic.get_topic_name()
             for key, (partition, st) in self.states.items():
                 if st is None:
                     cases.data.pop(key, None)
-                    futures.append(cases.send_changelog(partition, key, None))
+                    decoded.pop(key, None)
+                    futures.append(await send(changelog, key, None, partition, None, None))
                     timers.set(partition, key.decode(), None)
                 else:
                     value = orjson.dumps(state_to_json(st))
                     cases.data[key] = value
-                    futures.append(cases.send_changelog(partition, key, value))
+                    decoded[key] = st
+                    decoded.move_to_end(key)
+                    futures.append(await send(changelog, key, value, partition, None, None))
                     timers.set(partition, st.case_id, wake_at(st))
+            while len(decoded) > settings.state_cache:
+                decoded.popitem(last=False)
             for fut in futures:
                 await fut
 
@@ -243,6 +264,7 @@ def create_app(settings: Settings, pack: RulePack, bootstrap: str) -> faust.App:
     async def rebuild() -> None:
         """Recovery is complete: rebuild the due-indexes of the partitions this worker now owns."""
         active = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == settings.events_topic}
+        decoded.clear()
         timers.reset(active)
         n = 0
         for _key, stored in list(cases.data.items()):
@@ -258,6 +280,7 @@ def create_app(settings: Settings, pack: RulePack, bootstrap: str) -> faust.App:
 
     @app.on_partitions_revoked.connect  # type: ignore[misc]
     async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
+        decoded.clear()
         timers.drop(tp.partition for tp in revoked if tp.topic == settings.events_topic)
 
     @app.task  # type: ignore[misc]
@@ -265,8 +288,12 @@ def create_app(settings: Settings, pack: RulePack, bootstrap: str) -> faust.App:
         """The one loop that turns due instants into ticks for this worker's partitions."""
         while True:
             now = int(time.time())
+            due: dict[int, list[str]] = {}
             for partition, case_id in timers.due(now):
-                await ticks.send(key=case_id.encode(), value=b"", partition=partition)
+                due.setdefault(partition, []).append(case_id)
+            for partition, case_ids in due.items():  # one tick per partition names all its due cases
+                for i in range(0, len(case_ids), 1000):
+                    await ticks.send(key=b"tick", value=orjson.dumps(case_ids[i : i + 1000]), partition=partition)
             earliest = timers.earliest()
             delay = 1.0 if earliest is None else min(1.0, max(0.02, earliest - time.time()))
             timers.changed.clear()
