@@ -197,6 +197,8 @@ def main(
                 f"throughput: {sent:,} events in {seconds:.1f}s = {sent / seconds:,.0f} events/s "
                 f"(one worker, 8 partitions; worker RSS {rss:.0f} MiB)"
             )
+            if not steps:
+                return
             m = lateness(bootstrap, steps, tmp)
             print(
                 f"lateness after at + grace over {m['records']:,} overdue records with {steps:,} open steps: "
