@@ -45,8 +45,15 @@ group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
 PROPS
   java_opts=(-Xms256m -Xmx768m -Dlog4j.configuration="file:$here/kafka/log4j.properties" -cp "$libs/*")
-  cluster=$(python3 -c 'import uuid,base64; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
-  java "${java_opts[@]}" kafka.tools.StorageTool format -t "$cluster" -c "$dir/server.properties" >"$dir/format.log" 2>&1
+  # A random cluster id in Kafka's form; one starting with "-" would read as an option.
+  cluster=$(python3 -c 'import uuid,base64
+while (c := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))[0] == "-": pass
+print(c)')
+  if ! java "${java_opts[@]}" kafka.tools.StorageTool format --cluster-id="$cluster" -c "$dir/server.properties" >"$dir/format.log" 2>&1; then
+    echo "formatting Kafka's storage failed; see $dir/format.log:" >&2
+    tail -5 "$dir/format.log" >&2
+    exit 1
+  fi
   nohup java "${java_opts[@]}" kafka.Kafka "$dir/server.properties" >"$dir/kafka.log" 2>&1 &
   echo $! > "$dir/kafka.pid"
   for _ in $(seq 1 120); do
