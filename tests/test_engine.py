@@ -411,3 +411,30 @@ def test_live_re_raise_after_a_revocation_gets_a_new_id() -> None:
     first, revocation, suspension, revocation2, again = out
     assert revocation.detail["revokes"] == first.id and revocation2.detail["revokes"] == suspension.id
     assert again.id != first.id  # downstream deduplicates by id: the re-raise must not look like the revoked one
+
+
+# --------------------------------------------------------------------------- the case document
+def test_case_document_counts_and_judges_each_step() -> None:
+    from rules.views import case_document
+
+    engine = Engine(parse_pack(PACK))
+    st = None
+    for e in events(submit(), ev("step_started", "09:00:00", step="a"), ev("case_suspended", "09:30:00"),
+                    ev("case_resumed", "10:30:00"), ev("step_completed", "11:40:00", step="a"),
+                    ev("step_started", "11:40:00", step="c")):  # fmt: skip
+        st, _ = engine.apply(st, e)
+    assert st is not None
+    doc = case_document(st, parse_instant("2026-11-23T06:00:00Z"))  # 14:00 local
+    assert doc is not None
+    a, c = doc["steps"]
+    # a: 09:00-09:30 and 10:30-11:40 = 100 min counted; 2 h are reached at 12:00 (04:00Z): done on time
+    assert (a["step"], a["counted_seconds"], a["deadline"], a["status"]) == (
+        "a",
+        6000,
+        "2026-11-23T04:00:00Z",
+        "on_time",
+    )
+    # c: started 11:40 with a 1 h limit: 11:40-12:00 and 13:30-14:00 counted = 50 min; deadline 13:30 + 40 min
+    assert (c["counted_seconds"], c["deadline"], c["status"]) == (3000, "2026-11-23T06:10:00Z", "running")
+    # the case: 09:00-12:00 and 13:30-14:00 less the hour suspended = 2.5 h
+    assert doc["status"] == "running" and doc["counted_seconds"] == 9000
