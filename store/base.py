@@ -1,0 +1,95 @@
+"""The one small interface every store implements: records, case documents, and the questions supervisors ask.
+
+Two backends implement it — SQLite as the embedded default, Elasticsearch in
+production — and one suite of contract tests runs against both, so query
+results, filters, pagination and scorecards cannot drift apart.
+
+Conventions shared by every backend:
+
+* records are immutable and idempotent by ``id`` (a repeated write is a no-op);
+  case documents are replaced whole by ``case_id``;
+* ``agency`` filters select a subtree: ``city/land`` matches ``city/land`` and
+  ``city/land/...``, never ``city/landmark``;
+* pages are cursor-based: the cursor is opaque, stable under concurrent writes
+  of other records, and never an offset.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+
+@dataclass(frozen=True, slots=True)
+class RecordQuery:
+    kinds: tuple[str, ...] = ()
+    agency: str | None = None  # subtree
+    item_code: str | None = None
+    handler_id: str | None = None
+    case_id: str | None = None
+    since: int | None = None  # at >= since
+    until: int | None = None  # at < until
+    limit: int = 100
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OverdueQuery:
+    kinds: tuple[str, ...] = ()  # "step", "case"; empty: both
+    agency: str | None = None
+    item_code: str | None = None
+    handler_id: str | None = None
+    limit: int = 100
+    cursor: str | None = None
+
+
+@dataclass(slots=True)
+class Page:
+    items: list[dict[str, Any]]
+    next_cursor: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(list(values))).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> list[Any]:
+    try:
+        values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, orjson.JSONDecodeError):
+        raise ValueError(f"cursor {cursor!r} is not one this service issued; start again without it") from None
+    if not isinstance(values, list):
+        raise ValueError(f"cursor {cursor!r} is not one this service issued; start again without it")
+    return values
+
+
+def in_subtree(agency_id: str, scope: str | None) -> bool:
+    return scope is None or agency_id == scope or agency_id.startswith(scope.rstrip("/") + "/")
+
+
+class Store(Protocol):
+    async def setup(self) -> None:
+        """Create tables, templates and aliases if missing; idempotent."""
+
+    async def put_records(self, records: Sequence[dict[str, Any]]) -> None: ...
+
+    async def put_cases(self, cases: Sequence[dict[str, Any]]) -> None: ...
+
+    async def get_case(self, case_id: str) -> dict[str, Any] | None: ...
+
+    async def search_records(self, query: RecordQuery) -> Page:
+        """Newest first (``at`` descending, then ``id``)."""
+        ...
+
+    async def overdue(self, query: OverdueQuery, now: int) -> Page:
+        """Open steps and cases whose deadline lies before ``now``, longest overdue first."""
+        ...
+
+    async def ping(self) -> bool: ...
+
+    async def close(self) -> None: ...

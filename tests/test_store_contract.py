@@ -1,0 +1,155 @@
+"""One contract, every store backend: the same data in, the same answers out.
+
+The expected answers come from plain Python over the same documents (the
+oracle below), not from either backend, so the backends must agree with each
+other by agreeing with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import SAMPLE_PACK
+
+from approval_monitor.simulate import Scenario, simulate_lines
+from rules.engine import Engine
+from rules.events import Event, parse_line
+from rules.pack import load_pack
+from rules.records import Record
+from rules.replay import Replayer
+from rules.timeutil import parse_instant
+from rules.views import case_document
+from store.base import OverdueQuery, RecordQuery, in_subtree
+from store.sqlite import SqliteStore
+
+UNTIL = parse_instant("2026-03-20T00:00:00+08:00")
+
+
+def _history() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    pack = load_pack(SAMPLE_PACK)
+    events = []
+    for i, line in enumerate(simulate_lines(pack, Scenario(cases=150, seed=4, per_hour=8, noise=0.0)), 1):
+        got = parse_line(line, i)
+        if isinstance(got, Event) and got.t < UNTIL:
+            events.append(got)
+    events.sort(key=lambda e: (e.t, e.seq))
+    records: list[dict[str, Any]] = []
+    rp = Replayer(Engine(pack), lambda o: records.append(o.to_json()) if isinstance(o, Record) else None, 10**9)
+    rp.run(events, UNTIL)
+    cases = [d for st in rp.cases.values() if (d := case_document(st, UNTIL)) is not None]
+    return records, cases
+
+
+RECORDS, CASES = _history()
+
+
+@pytest.fixture(params=["sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    s = SqliteStore(tmp_path / "monitor.db")
+    run(s.setup())
+    run(s.put_records(RECORDS))
+    run(s.put_cases(CASES))
+    yield s
+    run(s.close())
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def _all_pages(fetch: Any, query: Any, **kw: Any) -> list[dict[str, Any]]:
+    items, cursor = [], None
+    while True:
+        page = run(fetch(dataclasses.replace(query, cursor=cursor), **kw))
+        items += page.items
+        if page.next_cursor is None:
+            return items
+        cursor = page.next_cursor
+
+
+def test_the_history_is_rich_enough() -> None:
+    kinds = {r["kind"] for r in RECORDS}
+    assert {"reminder", "warning", "overdue", "case_overdue", "procedure"} <= kinds
+    assert len({c["agency_id"] for c in CASES}) >= 5
+
+
+def test_records_are_idempotent_by_id(store: Any) -> None:
+    run(store.put_records(RECORDS[:50]))
+    everything = _all_pages(store.search_records, RecordQuery(limit=97))
+    assert len(everything) == len(RECORDS)
+    assert len({r["id"] for r in everything}) == len(RECORDS)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        RecordQuery(limit=50),
+        RecordQuery(kinds=("overdue", "case_overdue"), limit=7),
+        RecordQuery(agency="city/market", limit=13),
+        RecordQuery(agency="city/planning/east", kinds=("warning",)),
+        RecordQuery(
+            item_code="construction-permit",
+            since=parse_instant("2026-03-05T00:00:00Z"),
+            until=parse_instant("2026-03-12T00:00:00Z"),
+        ),
+    ],
+)
+def test_search_records_matches_the_oracle_page_by_page(store: Any, query: RecordQuery) -> None:
+    def wanted(r: dict[str, Any]) -> bool:
+        at = parse_instant(r["at"])
+        return (
+            (not query.kinds or r["kind"] in query.kinds)
+            and in_subtree(r["agency_id"], query.agency)
+            and (query.item_code is None or r["item_code"] == query.item_code)
+            and (query.since is None or at >= query.since)
+            and (query.until is None or at < query.until)
+        )
+
+    expected = sorted((r for r in RECORDS if wanted(r)), key=lambda r: (-parse_instant(r["at"]), r["id"]))
+    got = _all_pages(store.search_records, query)
+    assert [r["id"] for r in got] == [r["id"] for r in expected]
+    assert expected, "the query should match something"
+
+
+def test_agency_scope_is_a_subtree_not_a_prefix(store: Any) -> None:
+    run(store.put_records([{**RECORDS[0], "id": "lookalike", "agency_id": "city/marketing"}]))
+    got = _all_pages(store.search_records, RecordQuery(agency="city/market"))
+    assert got and all(r["agency_id"] == "city/market" or r["agency_id"].startswith("city/market/") for r in got)
+
+
+def test_overdue_now_matches_the_oracle(store: Any) -> None:
+    now = UNTIL
+    expected = []
+    for c in CASES:
+        if c["completed_at"] is None and c["deadline"] and parse_instant(c["deadline"]) < now:
+            expected.append((c["deadline"], c["case_id"], None))
+        for s in c["steps"]:
+            if s["completed_at"] is None and s["deadline"] and parse_instant(s["deadline"]) < now:
+                expected.append((s["deadline"], c["case_id"], s["step"]))
+    expected.sort(key=lambda e: (e[0], e[1], e[2] or ""))
+    got = _all_pages(store.overdue, OverdueQuery(limit=11), now=now)
+    assert [(g["deadline"], g["case_id"], g["step"]) for g in got] == expected
+    assert expected
+    assert all(g["overdue_seconds"] == now - parse_instant(g["deadline"]) for g in got)
+    only_steps = _all_pages(store.overdue, OverdueQuery(kinds=("step",), agency="city/planning"), now=now)
+    assert only_steps == [g for g in got if g["kind"] == "step" and in_subtree(g["agency_id"], "city/planning")]
+
+
+def test_case_timeline_has_its_steps_and_records(store: Any) -> None:
+    case = next(c for c in CASES if len(c["steps"]) >= 2)
+    got = run(store.get_case(case["case_id"]))
+    assert got is not None
+    assert [s["step"] for s in got["steps"]] == [s["step"] for s in case["steps"]]
+    mine = sorted((r for r in RECORDS if r["case_id"] == case["case_id"]), key=lambda r: (r["at"], r["id"]))
+    assert got["records"] == mine
+    assert run(store.get_case("no-such-case")) is None
+
+
+def test_a_foreign_cursor_is_refused(store: Any) -> None:
+    with pytest.raises(ValueError, match="cursor"):
+        run(store.search_records(RecordQuery(cursor="not-a-cursor!!")))
