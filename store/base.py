@@ -80,6 +80,9 @@ class Store(Protocol):
 
     async def put_cases(self, cases: Sequence[dict[str, Any]]) -> None: ...
 
+    async def refresh(self) -> None:
+        """Make everything written so far visible to searches (Elasticsearch is near-real-time)."""
+
     async def get_case(self, case_id: str) -> dict[str, Any] | None: ...
 
     async def search_records(self, query: RecordQuery) -> Page:

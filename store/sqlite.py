@@ -109,6 +109,9 @@ class SqliteStore:
 
         await self._run(write)
 
+    async def refresh(self) -> None:
+        """Writes are visible once committed."""
+
     async def get_case(self, case_id: str) -> dict[str, Any] | None:
         def read(db: sqlite3.Connection) -> dict[str, Any] | None:
             row = db.execute("SELECT doc FROM cases WHERE case_id = ?", (case_id,)).fetchone()

@@ -69,3 +69,42 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield started.stdout.strip().splitlines()[-1]
     finally:
         subprocess.run([str(script), "stop", str(where)], check=False)
+
+
+@pytest.fixture(scope="session")
+def elastic_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An Elasticsearch endpoint: ELASTICSEARCH_URL if set (a real cluster), else noida-db's, started once."""
+    given = os.environ.get("ELASTICSEARCH_URL")
+    if given:
+        yield given
+        return
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    where = tmp_path_factory.mktemp("noida")
+    log = open(where / "noida.log", "wb")  # noqa: SIM115 - the child owns it
+    proc = subprocess.Popen(
+        ["noida-db", "start", "--only", "elasticsearch", "--elasticsearch-port", str(port), "--data-dir", str(where)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"noida-db did not start: {(where / 'noida.log').read_text(errors='replace')[-2000:]}")
+            time.sleep(0.2)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

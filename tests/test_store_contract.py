@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,28 +49,43 @@ def _history() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 RECORDS, CASES = _history()
 
 
-@pytest.fixture(params=["sqlite"])
+_loop: list[asyncio.Runner] = []
+
+
+@pytest.fixture(params=["sqlite", "elasticsearch"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    s = SqliteStore(tmp_path / "monitor.db")
+    _loop[:] = [asyncio.Runner()]  # one event loop per test: the async Elasticsearch client is bound to it
+    if request.param == "sqlite":
+        s: Any = SqliteStore(tmp_path / "monitor.db")
+    else:
+        from store.elastic import ElasticStore
+
+        url = request.getfixturevalue("elastic_url")
+        s = ElasticStore(url, prefix=f"t{uuid.uuid4().hex[:10]}")
     run(s.setup())
     run(s.put_records(RECORDS))
     run(s.put_cases(CASES))
+    run(s.refresh())
     yield s
     run(s.close())
+    _loop.pop().close()
 
 
 def run(coro: Any) -> Any:
-    return asyncio.run(coro)
+    return _loop[0].run(coro)
 
 
 def _all_pages(fetch: Any, query: Any, **kw: Any) -> list[dict[str, Any]]:
-    items, cursor = [], None
-    while True:
+    items: list[dict[str, Any]] = []
+    cursor = None
+    for _ in range(1000):  # a cursor that does not advance must fail the test, not hang it
         page = run(fetch(dataclasses.replace(query, cursor=cursor), **kw))
         items += page.items
         if page.next_cursor is None:
             return items
+        assert page.next_cursor != cursor, "the cursor did not advance"
         cursor = page.next_cursor
+    raise AssertionError("more than 1000 pages")
 
 
 def test_the_history_is_rich_enough() -> None:
@@ -80,6 +96,7 @@ def test_the_history_is_rich_enough() -> None:
 
 def test_records_are_idempotent_by_id(store: Any) -> None:
     run(store.put_records(RECORDS[:50]))
+    run(store.refresh())
     everything = _all_pages(store.search_records, RecordQuery(limit=97))
     assert len(everything) == len(RECORDS)
     assert len({r["id"] for r in everything}) == len(RECORDS)
@@ -118,6 +135,7 @@ def test_search_records_matches_the_oracle_page_by_page(store: Any, query: Recor
 
 def test_agency_scope_is_a_subtree_not_a_prefix(store: Any) -> None:
     run(store.put_records([{**RECORDS[0], "id": "lookalike", "agency_id": "city/marketing"}]))
+    run(store.refresh())
     got = _all_pages(store.search_records, RecordQuery(agency="city/market"))
     assert got and all(r["agency_id"] == "city/market" or r["agency_id"].startswith("city/market/") for r in got)
 

@@ -1,0 +1,269 @@
+"""The production store: Elasticsearch 8 through the official async client, standard APIs only.
+
+Layout, and why:
+
+* ``{prefix}-records-YYYY.MM`` — records in monthly indices chosen from the
+  record's own ``at``, behind the read alias ``{prefix}-records`` that the index
+  template adds to every new month.  A record's index is a function of the
+  record, so a write retried after a crash lands where the first one did and
+  its ``_id`` stays unique (a data stream would not promise that across a
+  rollover).
+* ``{prefix}-cases`` — one document per case, replaced whole.
+* ``{prefix}-clocks`` — one flat document per started step and per case with
+  its deadline, so "overdue now" is one range query sorted by deadline and
+  paged with ``search_after``; no nested queries.
+
+Explicit mappings (``dynamic: false``): keywords for ids and agency paths,
+dates as epoch seconds beside their ISO text, numbers as numbers, names as
+text; anything else rides along in ``_source`` unindexed.  Pages use
+``search_after`` on a total sort order, never ``from``; the cursor carries the
+sort values the engine returned, verbatim (servers differ in how they render
+dates there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from elasticsearch import AsyncElasticsearch, NotFoundError
+from elasticsearch.helpers import async_bulk
+
+from rules.timeutil import format_instant, parse_instant
+from store.base import OverdueQuery, Page, RecordQuery, decode_cursor, encode_cursor
+
+KEYWORD = {"type": "keyword"}
+EPOCH = {"type": "date", "format": "epoch_second"}
+
+RECORD_MAPPING = {
+    "dynamic": False,
+    "properties": {
+        "id": KEYWORD,
+        "kind": KEYWORD,
+        "case_id": KEYWORD,
+        "step": KEYWORD,
+        "at_epoch": EPOCH,
+        "agency_id": KEYWORD,
+        "item_code": KEYWORD,
+        "handler_id": KEYWORD,
+        "points": {"type": "float"},
+        "revokes": KEYWORD,
+    },
+}
+CASE_MAPPING = {
+    "dynamic": False,
+    "properties": {
+        "case_id": KEYWORD,
+        "item_code": KEYWORD,
+        "item_name": {"type": "text"},
+        "agency_id": KEYWORD,
+        "handler_id": KEYWORD,
+        "status": KEYWORD,
+        "submitted_epoch": EPOCH,
+        "completed_epoch": EPOCH,
+        "deadline_epoch": EPOCH,
+    },
+}
+CLOCK_MAPPING = {
+    "dynamic": False,
+    "properties": {
+        "kind": KEYWORD,
+        "case_id": KEYWORD,
+        "step": KEYWORD,
+        "agency_id": KEYWORD,
+        "item_code": KEYWORD,
+        "handler_id": KEYWORD,
+        "open": {"type": "boolean"},
+        "deadline_epoch": {"type": "long"},
+        "limit_seconds": {"type": "long"},
+    },
+}
+
+
+def _epoch(text: str | None) -> int | None:
+    return None if text is None else parse_instant(text)
+
+
+def _subtree(scope: str) -> dict[str, Any]:
+    root = scope.rstrip("/")
+    return {
+        "bool": {
+            "should": [{"term": {"agency_id": root}}, {"prefix": {"agency_id": root + "/"}}],
+            "minimum_should_match": 1,
+        }
+    }
+
+
+class ElasticStore:
+    def __init__(self, url: str, prefix: str = "approval", *, shards: int = 1, replicas: int = 0) -> None:
+        self.es = AsyncElasticsearch(url, request_timeout=30, retry_on_timeout=True, max_retries=3)
+        self.prefix = prefix
+        self.shards = shards
+        self.replicas = replicas
+        self.records = f"{prefix}-records"
+        self.cases = f"{prefix}-cases"
+        self.clocks = f"{prefix}-clocks"
+
+    def _settings(self) -> dict[str, Any]:
+        return {"number_of_shards": self.shards, "number_of_replicas": self.replicas}
+
+    async def setup(self) -> None:
+        await self.es.indices.put_index_template(
+            name=self.records,
+            index_patterns=[f"{self.records}-*"],
+            template={"settings": self._settings(), "mappings": RECORD_MAPPING, "aliases": {self.records: {}}},
+            priority=200,
+        )
+        for alias, mapping in ((self.cases, CASE_MAPPING), (self.clocks, CLOCK_MAPPING)):
+            if not await self.es.indices.exists_alias(name=alias):
+                await self.es.indices.create(
+                    index=f"{alias}-v1", settings=self._settings(), mappings=mapping, aliases={alias: {}}
+                )
+
+    def _record_index(self, at: str) -> str:
+        return f"{self.records}-{at[0:4]}.{at[5:7]}"
+
+    async def put_records(self, records: Sequence[dict[str, Any]]) -> None:
+        actions = [
+            {
+                "_op_type": "create",  # immutable: a repeat is a conflict, and a conflict is success
+                "_index": self._record_index(r["at"]),
+                "_id": r["id"],
+                "_source": {**r, "at_epoch": parse_instant(r["at"])},
+            }
+            for r in records
+        ]
+        await self._bulk(actions, conflicts_ok=True)
+
+    async def put_cases(self, cases: Sequence[dict[str, Any]]) -> None:
+        actions: list[dict[str, Any]] = []
+        for c in cases:
+            epochs = {
+                "submitted_epoch": _epoch(c["submitted_at"]),
+                "completed_epoch": _epoch(c.get("completed_at")),
+                "deadline_epoch": _epoch(c.get("deadline")),
+            }
+            actions.append({"_index": f"{self.cases}-v1", "_id": c["case_id"], "_source": {**c, **epochs}})
+            common = {"case_id": c["case_id"], "agency_id": c["agency_id"], "item_code": c["item_code"]}
+            actions.append(
+                {
+                    "_index": f"{self.clocks}-v1",
+                    "_id": f"{c['case_id']}\x1f",
+                    "_source": {**common, "kind": "case", "step": "", "handler_id": c.get("handler_id"),
+                                "open": c.get("completed_at") is None, "deadline_epoch": _epoch(c.get("deadline")),
+                                "limit_seconds": c.get("limit_seconds")},
+                }
+            )  # fmt: skip
+            for s in c["steps"]:
+                actions.append(
+                    {
+                        "_index": f"{self.clocks}-v1",
+                        "_id": f"{c['case_id']}\x1f{s['step']}",
+                        "_source": {**common, "kind": "step", "step": s["step"], "handler_id": s.get("handler_id"),
+                                    "open": s.get("completed_at") is None, "deadline_epoch": _epoch(s.get("deadline")),
+                                    "limit_seconds": s["limit_seconds"]},
+                    }
+                )  # fmt: skip
+        await self._bulk(actions)
+
+    async def _bulk(self, actions: list[dict[str, Any]], conflicts_ok: bool = False) -> None:
+        if not actions:
+            return
+        _, errors = await async_bulk(self.es, actions, raise_on_error=False, max_retries=3)
+        bad = [e for e in errors if not (conflicts_ok and next(iter(e.values())).get("status") == 409)]
+        if bad:
+            raise RuntimeError(f"Elasticsearch refused {len(bad)} of {len(actions)} writes; first: {bad[0]}")
+
+    async def refresh(self) -> None:
+        await self.es.indices.refresh(index=f"{self.records},{self.cases},{self.clocks}", ignore_unavailable=True)
+
+    async def get_case(self, case_id: str) -> dict[str, Any] | None:
+        try:
+            hit = await self.es.get(index=self.cases, id=case_id)
+        except NotFoundError:
+            return None
+        doc: dict[str, Any] = {k: v for k, v in hit["_source"].items() if not k.endswith("_epoch")}
+        res = await self.es.search(
+            index=self.records,
+            query={"term": {"case_id": case_id}},
+            sort=[{"at_epoch": "asc"}, {"id": "asc"}],
+            size=10_000,
+            ignore_unavailable=True,
+        )
+        doc["records"] = [_record(h["_source"]) for h in res["hits"]["hits"]]
+        return doc
+
+    async def search_records(self, q: RecordQuery) -> Page:
+        filters: list[dict[str, Any]] = []
+        if q.kinds:
+            filters.append({"terms": {"kind": list(q.kinds)}})
+        if q.agency:
+            filters.append(_subtree(q.agency))
+        for field, value in (("item_code", q.item_code), ("handler_id", q.handler_id), ("case_id", q.case_id)):
+            if value is not None:
+                filters.append({"term": {field: value}})
+        span: dict[str, int] = {}
+        if q.since is not None:
+            span["gte"] = q.since
+        if q.until is not None:
+            span["lt"] = q.until
+        if span:
+            filters.append({"range": {"at_epoch": span}})
+        body: dict[str, Any] = {
+            "query": {"bool": {"filter": filters}},
+            "sort": [{"at_epoch": "desc"}, {"id": "asc"}],
+            "size": q.limit + 1,
+        }
+        if q.cursor:
+            body["search_after"] = decode_cursor(q.cursor)  # the engine's own sort values, given back verbatim
+        try:
+            res = await self.es.search(index=self.records, **body)
+        except NotFoundError:  # no record written yet, so no index behind the alias
+            return Page([])
+        hits = res["hits"]["hits"]
+        more = len(hits) > q.limit
+        hits = hits[: q.limit]
+        cursor = encode_cursor(hits[-1]["sort"]) if more and hits else None
+        return Page([_record(h["_source"]) for h in hits], cursor)
+
+    async def overdue(self, q: OverdueQuery, now: int) -> Page:
+        filters: list[dict[str, Any]] = [{"term": {"open": True}}, {"range": {"deadline_epoch": {"lt": now}}}]
+        if q.kinds:
+            filters.append({"terms": {"kind": list(q.kinds)}})
+        if q.agency:
+            filters.append(_subtree(q.agency))
+        for field, value in (("item_code", q.item_code), ("handler_id", q.handler_id)):
+            if value is not None:
+                filters.append({"term": {field: value}})
+        body: dict[str, Any] = {
+            "query": {"bool": {"filter": filters}},
+            "sort": [{"deadline_epoch": "asc"}, {"case_id": "asc"}, {"step": "asc"}],
+            "size": q.limit + 1,
+        }
+        if q.cursor:
+            body["search_after"] = decode_cursor(q.cursor)
+        res = await self.es.search(index=self.clocks, **body)
+        hits = res["hits"]["hits"]
+        more = len(hits) > q.limit
+        hits = hits[: q.limit]
+        items = []
+        for h in hits:
+            s = h["_source"]
+            items.append(
+                {"kind": s["kind"], "case_id": s["case_id"], "step": s["step"] or None, "agency_id": s["agency_id"],
+                 "item_code": s["item_code"], "handler_id": s.get("handler_id"),
+                 "deadline": format_instant(s["deadline_epoch"]), "limit_seconds": s.get("limit_seconds"),
+                 "overdue_seconds": now - s["deadline_epoch"]}
+            )  # fmt: skip
+        cursor = encode_cursor(hits[-1]["sort"]) if more and hits else None
+        return Page(items, cursor)
+
+    async def ping(self) -> bool:
+        return bool(await self.es.ping())
+
+    async def close(self) -> None:
+        await self.es.close()
+
+
+def _record(source: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in source.items() if k != "at_epoch"}
