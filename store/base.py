@@ -72,6 +72,20 @@ def in_subtree(agency_id: str, scope: str | None) -> bool:
     return scope is None or agency_id == scope or agency_id.startswith(scope.rstrip("/") + "/")
 
 
+@dataclass(frozen=True, slots=True)
+class Period:
+    since: int  # inclusive
+    until: int  # exclusive
+    agency: str | None = None  # subtree the caller may see
+
+
+def day_of(t: int, utc_offset: int) -> str:
+    """The calendar day of ``t`` at a fixed UTC offset (seconds), as YYYY-MM-DD."""
+    from rules.timeutil import format_instant
+
+    return format_instant(t + utc_offset)[:10]
+
+
 class Store(Protocol):
     async def setup(self) -> None:
         """Create tables, templates and aliases if missing; idempotent."""
@@ -91,6 +105,15 @@ class Store(Protocol):
 
     async def overdue(self, query: OverdueQuery, now: int) -> Page:
         """Open steps and cases whose deadline lies before ``now``, longest overdue first."""
+        ...
+
+    async def scorecard(self, by: str, period: Period) -> list[dict[str, Any]]:
+        """Per agency (``by="agency"``) or official (``"handler"``): points and record counts by kind
+        for records in the period, and steps completed in it with how many on time; sorted by key."""
+        ...
+
+    async def daily(self, period: Period, utc_offset: int) -> list[dict[str, Any]]:
+        """Records per local day (at a fixed UTC offset) and kind, for charts; sorted by day, kind."""
         ...
 
     async def ping(self) -> bool: ...

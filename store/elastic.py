@@ -30,7 +30,7 @@ from elasticsearch import AsyncElasticsearch, NotFoundError
 from elasticsearch.helpers import async_bulk
 
 from rules.timeutil import format_instant, parse_instant
-from store.base import OverdueQuery, Page, RecordQuery, decode_cursor, encode_cursor
+from store.base import OverdueQuery, Page, Period, RecordQuery, decode_cursor, encode_cursor
 
 KEYWORD = {"type": "keyword"}
 EPOCH = {"type": "date", "format": "epoch_second"}
@@ -43,6 +43,7 @@ RECORD_MAPPING = {
         "case_id": KEYWORD,
         "step": KEYWORD,
         "at_epoch": EPOCH,
+        "at": {"type": "date"},  # ISO text: what date histograms bucket on
         "agency_id": KEYWORD,
         "item_code": KEYWORD,
         "handler_id": KEYWORD,
@@ -75,6 +76,8 @@ CLOCK_MAPPING = {
         "handler_id": KEYWORD,
         "open": {"type": "boolean"},
         "deadline_epoch": {"type": "long"},
+        "completed_epoch": {"type": "long"},
+        "on_time": {"type": "boolean"},
         "limit_seconds": {"type": "long"},
     },
 }
@@ -161,6 +164,8 @@ class ElasticStore:
                         "_id": f"{c['case_id']}\x1f{s['step']}",
                         "_source": {**common, "kind": "step", "step": s["step"], "handler_id": s.get("handler_id"),
                                     "open": s.get("completed_at") is None, "deadline_epoch": _epoch(s.get("deadline")),
+                                    "completed_epoch": _epoch(s.get("completed_at")),
+                                    "on_time": s.get("completed_at") is not None and s["status"] == "on_time",
                                     "limit_seconds": s["limit_seconds"]},
                     }
                 )  # fmt: skip
@@ -258,6 +263,53 @@ class ElasticStore:
         cursor = encode_cursor(hits[-1]["sort"]) if more and hits else None
         return Page(items, cursor)
 
+    async def scorecard(self, by: str, period: Period) -> list[dict[str, Any]]:
+        field = {"agency": "agency_id", "handler": "handler_id"}[by]
+        scope = [] if period.agency is None else [_subtree(period.agency)]
+        rec = await self.es.search(
+            index=self.records,
+            size=0,
+            query={"bool": {"filter": [{"range": {"at_epoch": {"gte": period.since, "lt": period.until}}}, *scope]}},
+            aggs={"g": {"terms": {"field": field, "size": 10_000},
+                        "aggs": {"points": {"sum": {"field": "points"}}, "kinds": {"terms": {"field": "kind", "size": 20}}}}},
+            ignore_unavailable=True,
+        )  # fmt: skip
+        steps = await self.es.search(
+            index=self.clocks,
+            size=0,
+            query={"bool": {"filter": [{"term": {"kind": "step"}},
+                                       {"range": {"completed_epoch": {"gte": period.since, "lt": period.until}}}, *scope]}},
+            aggs={"g": {"terms": {"field": field, "size": 10_000}, "aggs": {"on_time": {"filter": {"term": {"on_time": True}}}}}},
+        )  # fmt: skip
+        cards: dict[str, dict[str, Any]] = {}
+        for b in rec.get("aggregations", {}).get("g", {}).get("buckets", []):
+            card = cards.setdefault(b["key"], _card(b["key"]))
+            card["points"] = float(b["points"]["value"] or 0)
+            card["counts"] = {k["key"]: k["doc_count"] for k in b["kinds"]["buckets"]}
+        for b in steps["aggregations"]["g"]["buckets"]:
+            card = cards.setdefault(b["key"], _card(b["key"]))
+            card["steps_completed"], card["steps_on_time"] = b["doc_count"], b["on_time"]["doc_count"]
+        return [cards[k] for k in sorted(cards)]
+
+    async def daily(self, period: Period, utc_offset: int) -> list[dict[str, Any]]:
+        scope = [] if period.agency is None else [_subtree(period.agency)]
+        sign = "+" if utc_offset >= 0 else "-"
+        zone = f"{sign}{abs(utc_offset) // 3600:02}:{abs(utc_offset) % 3600 // 60:02}"
+        res = await self.es.search(
+            index=self.records,
+            size=0,
+            query={"bool": {"filter": [{"range": {"at_epoch": {"gte": period.since, "lt": period.until}}}, *scope]}},
+            aggs={"d": {"date_histogram": {"field": "at", "calendar_interval": "day", "time_zone": zone,
+                                           "min_doc_count": 1, "format": "yyyy-MM-dd"},
+                        "aggs": {"k": {"terms": {"field": "kind", "size": 20}}}}},
+            ignore_unavailable=True,
+        )  # fmt: skip
+        out = []
+        for b in res.get("aggregations", {}).get("d", {}).get("buckets", []):
+            day = b.get("key_as_string") or _day_from_key(b["key"], utc_offset)
+            out += [{"day": day, "kind": k["key"], "count": k["doc_count"]} for k in b["k"]["buckets"]]
+        return sorted(out, key=lambda r: (r["day"], r["kind"]))
+
     async def ping(self) -> bool:
         return bool(await self.es.ping())
 
@@ -267,3 +319,13 @@ class ElasticStore:
 
 def _record(source: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in source.items() if k != "at_epoch"}
+
+
+def _card(key: str) -> dict[str, Any]:
+    return {"key": key, "points": 0.0, "counts": {}, "steps_completed": 0, "steps_on_time": 0}
+
+
+def _day_from_key(key: float, utc_offset: int) -> str:
+    """A bucket key as a local day; servers differ in seconds or milliseconds, so tell them apart by size."""
+    seconds = int(key) // 1000 if key > 10**11 else int(key)
+    return format_instant(seconds + utc_offset)[:10]

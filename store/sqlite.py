@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import orjson
 
 from rules.timeutil import format_instant, parse_instant
-from store.base import OverdueQuery, Page, RecordQuery, decode_cursor, encode_cursor
+from store.base import OverdueQuery, Page, Period, RecordQuery, decode_cursor, encode_cursor
 
 T = TypeVar("T")
 
@@ -206,6 +206,44 @@ class SqliteStore:
 
         return await self._run(read)
 
+    async def scorecard(self, by: str, period: Period) -> list[dict[str, Any]]:
+        column = {"agency": "agency_id", "handler": "handler_id"}[by]
+        scope, sargs = ("1=1", []) if period.agency is None else _subtree("agency_id", period.agency)
+        rec_sql = (
+            f"SELECT {column}, kind, COUNT(*), SUM(points) FROM records WHERE at >= ? AND at < ? AND {scope} "
+            f"AND {column} IS NOT NULL GROUP BY {column}, kind"
+        )
+        step_sql = (
+            f"SELECT {column}, COUNT(*), SUM(CASE WHEN deadline IS NULL OR completed <= deadline THEN 1 ELSE 0 END) "
+            f"FROM steps WHERE completed >= ? AND completed < ? AND {scope} AND {column} IS NOT NULL GROUP BY {column}"
+        )
+
+        def read(db: sqlite3.Connection) -> list[dict[str, Any]]:
+            cards: dict[str, dict[str, Any]] = {}
+            for key, kind, n, pts in db.execute(rec_sql, [period.since, period.until, *sargs]):
+                card = cards.setdefault(key, _card(key))
+                card["counts"][kind] = n
+                card["points"] += pts or 0
+            for key, done, on_time in db.execute(step_sql, [period.since, period.until, *sargs]):
+                card = cards.setdefault(key, _card(key))
+                card["steps_completed"], card["steps_on_time"] = done, on_time
+            return [cards[k] for k in sorted(cards)]
+
+        return await self._run(read)
+
+    async def daily(self, period: Period, utc_offset: int) -> list[dict[str, Any]]:
+        scope, sargs = ("1=1", []) if period.agency is None else _subtree("agency_id", period.agency)
+        sql = (
+            "SELECT (at + ?) / 86400 AS d, kind, COUNT(*) FROM records "
+            f"WHERE at >= ? AND at < ? AND {scope} GROUP BY d, kind ORDER BY d, kind"
+        )
+
+        def read(db: sqlite3.Connection) -> list[dict[str, Any]]:
+            rows = db.execute(sql, [utc_offset, period.since, period.until, *sargs]).fetchall()
+            return [{"day": format_instant(d * 86400)[:10], "kind": k, "count": n} for d, k, n in rows]
+
+        return await self._run(read)
+
     async def ping(self) -> bool:
         return await self._run(lambda db: db.execute("SELECT 1").fetchone() == (1,))
 
@@ -216,3 +254,7 @@ class SqliteStore:
         if self._db is not None:
             await self._run(shut)
             self._db = None
+
+
+def _card(key: str) -> dict[str, Any]:
+    return {"key": key, "points": 0.0, "counts": {}, "steps_completed": 0, "steps_on_time": 0}

@@ -25,7 +25,7 @@ from rules.records import Record
 from rules.replay import Replayer
 from rules.timeutil import parse_instant
 from rules.views import case_document
-from store.base import OverdueQuery, RecordQuery, in_subtree
+from store.base import OverdueQuery, Period, RecordQuery, day_of, in_subtree
 from store.sqlite import SqliteStore
 
 UNTIL = parse_instant("2026-03-20T00:00:00+08:00")
@@ -171,3 +171,49 @@ def test_case_timeline_has_its_steps_and_records(store: Any) -> None:
 def test_a_foreign_cursor_is_refused(store: Any) -> None:
     with pytest.raises(ValueError, match="cursor"):
         run(store.search_records(RecordQuery(cursor="not-a-cursor!!")))
+
+
+@pytest.mark.parametrize("by", ["agency", "handler"])
+@pytest.mark.parametrize("scope", [None, "city/market"])
+def test_scorecards_match_the_oracle(store: Any, by: str, scope: str | None) -> None:
+    period = Period(parse_instant("2026-03-03T00:00:00Z"), parse_instant("2026-03-17T00:00:00Z"), scope)
+    field = "agency_id" if by == "agency" else "handler_id"
+    cards: dict[str, dict[str, Any]] = {}
+    for r in RECORDS:
+        at = parse_instant(r["at"])
+        if period.since <= at < period.until and in_subtree(r["agency_id"], scope) and r.get(field):
+            card = cards.setdefault(
+                r[field], {"key": r[field], "points": 0.0, "counts": {}, "steps_completed": 0, "steps_on_time": 0}
+            )
+            card["points"] += r["points"]
+            card["counts"][r["kind"]] = card["counts"].get(r["kind"], 0) + 1
+    for c in CASES:
+        for s in c["steps"]:
+            key = c["agency_id"] if by == "agency" else s.get("handler_id")
+            if (
+                s["completed_at"]
+                and key
+                and in_subtree(c["agency_id"], scope)
+                and period.since <= parse_instant(s["completed_at"]) < period.until
+            ):
+                card = cards.setdefault(
+                    key, {"key": key, "points": 0.0, "counts": {}, "steps_completed": 0, "steps_on_time": 0}
+                )
+                card["steps_completed"] += 1
+                card["steps_on_time"] += s["status"] == "on_time"
+    expected = [cards[k] for k in sorted(cards)]
+    assert expected
+    assert run(store.scorecard(by, period)) == expected
+
+
+def test_daily_counts_match_the_oracle(store: Any) -> None:
+    period = Period(parse_instant("2026-03-02T00:00:00+08:00"), parse_instant("2026-03-19T00:00:00+08:00"), "city")
+    counts: dict[tuple[str, str], int] = {}
+    for r in RECORDS:
+        at = parse_instant(r["at"])
+        if period.since <= at < period.until:
+            key = (day_of(at, 8 * 3600), r["kind"])
+            counts[key] = counts.get(key, 0) + 1
+    expected = [{"day": d, "kind": k, "count": n} for (d, k), n in sorted(counts.items())]
+    assert len({e["day"] for e in expected}) >= 10
+    assert run(store.daily(period, 8 * 3600)) == expected
