@@ -108,6 +108,14 @@ def worker(loglevel: Annotated[str, typer.Option(help="Faust log level.")] = "wa
 
 
 @app.command()
+def sink(loglevel: Annotated[str, typer.Option(help="Faust log level.")] = "warning") -> None:
+    """Index records and case documents from Kafka into the store (APPROVAL_MONITOR_STORE_URL)."""
+    from streams.sink import run_sink
+
+    run_sink(settings, _bootstrap(), loglevel)
+
+
+@app.command()
 def emit(
     file: Annotated[Path, typer.Option("--file", help="Events .jsonl to send, one JSON object per line.")],
     rejects: Annotated[Path | None, typer.Option(help="Where to keep lines refused before sending.")] = None,

@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     records_topic: str = Field("approval.records", description="Every record raised, revocations included.")
     rejected_topic: str = Field("approval.rejected", description="Bad events, unchanged, with reason and origin.")
     ticks_topic: str = Field("approval.ticks", description="Internal: due-timer wake-ups, co-partitioned with events.")
+    cases_topic: str = Field("approval.cases", description="Case documents, the latest per case (compacted).")
+    store_url: str = Field(
+        "sqlite:///var/approval-monitor.db",
+        description="sqlite:///path for the embedded store, or http(s)://host:9200 for Elasticsearch.",
+    )
+    store_prefix: str = Field("approval", description="Elasticsearch index and alias prefix.")
     partitions: int = Field(8, ge=1, description="Partitions of the events topic (and of ticks and the table).")
     replication: int = Field(1, ge=1, description="Replication factor for topics the worker creates.")
     grace_seconds: int = Field(2, ge=0, description="Wait after a record's instant for late events before raising it.")

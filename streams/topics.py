@@ -27,6 +27,7 @@ def topic_specs(settings: Settings) -> dict[str, int]:
         settings.ticks_topic: n,
         settings.records_topic: n,
         settings.rejected_topic: max(1, n // 2),
+        settings.cases_topic: n,
     }
 
 
@@ -44,8 +45,11 @@ def ensure_topics(settings: Settings, bootstrap: str, timeout: float = 30.0) -> 
     try:
         specs = topic_specs(settings)
         existing = set(admin.list_topics())
+        compacted = {settings.cases_topic: {"cleanup.policy": "compact"}}  # only the latest document counts
         missing = [
-            NewTopic(name, num_partitions=n, replication_factor=settings.replication)
+            NewTopic(
+                name, num_partitions=n, replication_factor=settings.replication, topic_configs=compacted.get(name, {})
+            )
             for name, n in specs.items()
             if name not in existing
         ]

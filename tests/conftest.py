@@ -87,11 +87,7 @@ def elastic_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         port = sock.getsockname()[1]
     where = tmp_path_factory.mktemp("noida")
     log = open(where / "noida.log", "wb")  # noqa: SIM115 - the child owns it
-    proc = subprocess.Popen(
-        ["noida-db", "start", "--only", "elasticsearch", "--elasticsearch-port", str(port), "--data-dir", str(where)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    proc = start_noida(port, where, log)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -106,5 +102,27 @@ def elastic_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         yield url
     finally:
-        proc.terminate()
+        stop_noida(proc)
+
+
+def start_noida(port: int, data: Path, log: Any) -> subprocess.Popen[bytes]:
+    """noida-db's Elasticsearch endpoint, in a process group of its own: its console script forks the real binary."""
+    return subprocess.Popen(
+        ["noida-db", "start", "--only", "elasticsearch", "--elasticsearch-port", str(port), "--data-dir", str(data)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def stop_noida(proc: subprocess.Popen[bytes]) -> None:
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

@@ -32,6 +32,7 @@ class Names:
         self.ticks = f"t{tag}.ticks"
         self.records = f"t{tag}.records"
         self.rejected = f"t{tag}.rejected"
+        self.cases = f"t{tag}.cases"
         self.partitions = partitions
 
     def env(self, bootstrap: str, rules: Path, grace: int = 1) -> dict[str, str]:
@@ -44,6 +45,7 @@ class Names:
             "APPROVAL_MONITOR_TICKS_TOPIC": self.ticks,
             "APPROVAL_MONITOR_RECORDS_TOPIC": self.records,
             "APPROVAL_MONITOR_REJECTED_TOPIC": self.rejected,
+            "APPROVAL_MONITOR_CASES_TOPIC": self.cases,
             "APPROVAL_MONITOR_PARTITIONS": str(self.partitions),
             "APPROVAL_MONITOR_GRACE_SECONDS": str(grace),
         }
@@ -57,10 +59,10 @@ class Worker:
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> Worker:
+    def start(self, command: str = "worker") -> Worker:
         out = open(self.log, "ab")  # noqa: SIM115 - the child owns it
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "approval_monitor", "worker", "--loglevel", "info"],
+            [sys.executable, "-m", "approval_monitor", command, "--loglevel", "info"],
             env=self.env,
             stdout=out,
             stderr=subprocess.STDOUT,

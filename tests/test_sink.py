@@ -1,0 +1,135 @@
+"""Records and case documents flow from the worker through Kafka into a store, and survive the store going away."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import SAMPLE_PACK, start_noida, stop_noida
+from live import Names, Worker
+from test_live_e2e import _future_history, _obj, _replay
+
+from store.base import RecordQuery
+from store.elastic import ElasticStore
+from store.sqlite import SqliteStore
+from streams.emitter import Emitter
+
+pytestmark = pytest.mark.kafka
+
+
+def _all_records(store: Any) -> list[dict[str, Any]]:
+    async def go() -> list[dict[str, Any]]:
+        await store.refresh()
+        out, cursor = [], None
+        while True:
+            page = await store.search_records(RecordQuery(limit=500, cursor=cursor))
+            out += page.items
+            if page.next_cursor is None:
+                return out
+            cursor = page.next_cursor
+
+    return asyncio.run(go())
+
+
+def _wait(pred: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(1)
+    raise AssertionError("timed out")
+
+
+def test_worker_and_sink_fill_the_sqlite_store(kafka_bootstrap: str, tmp_path: Path) -> None:
+    names = Names(partitions=4)
+    db = tmp_path / "monitor.db"
+    env = {**names.env(kafka_bootstrap, SAMPLE_PACK), "APPROVAL_MONITOR_STORE_URL": f"sqlite:///{db}"}
+    worker = Worker(env, tmp_path / "worker.log").start()
+    sink = Worker(env, tmp_path / "sink.log").start("sink")
+    try:
+        worker.wait_ready()
+        lines = _future_history(cases=40)
+        expected = _replay(lines)
+        with Emitter(kafka_bootstrap, names.events) as emitter:
+            emitter.send_many([_obj(x) for x in lines])
+
+        def count() -> int:
+            s = SqliteStore(db)
+            try:
+                return len(_all_records(s)) if db.exists() else 0
+            finally:
+                asyncio.run(s.close())
+
+        _wait(lambda: count() >= len(expected), timeout=90)
+        s = SqliteStore(db)
+        got = _all_records(s)
+        assert sorted(r["id"] for r in got) == sorted(r["id"] for r in expected)  # no loss, no duplicates
+        case_id = expected[0]["case_id"]
+        doc = asyncio.run(s.get_case(case_id))
+        asyncio.run(s.close())
+        assert (
+            doc is not None
+            and doc["steps"]
+            and {r["id"] for r in doc["records"]} == {r["id"] for r in expected if r["case_id"] == case_id}
+        )
+    finally:
+        worker.kill(signal.SIGTERM)
+        sink.kill(signal.SIGTERM)
+
+
+def test_sink_survives_elasticsearch_going_away(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """noida-db is stopped mid-stream and started again on the same data: every record lands exactly once."""
+    port = 19000 + os.getpid() % 500
+    data = tmp_path / "noida"
+    url = f"http://127.0.0.1:{port}"
+
+    def start_es() -> subprocess.Popen[bytes]:
+        log = open(tmp_path / "noida.log", "ab")  # noqa: SIM115
+        proc = start_noida(port, data, log)
+        _wait(lambda: subprocess.run(["curl", "-sf", url], capture_output=True, check=False).returncode == 0, 30)
+        return proc
+
+    es = start_es()
+    names = Names(partitions=4)
+    env = {
+        **names.env(kafka_bootstrap, SAMPLE_PACK),
+        "APPROVAL_MONITOR_STORE_URL": url,
+        "APPROVAL_MONITOR_STORE_PREFIX": "outage",
+    }
+    worker = Worker(env, tmp_path / "worker.log").start()
+    sink = Worker(env, tmp_path / "sink.log").start("sink")
+    try:
+        worker.wait_ready()
+        lines = _future_history(cases=60)
+        expected = _replay(lines)
+        half = len(lines) // 2
+        with Emitter(kafka_bootstrap, names.events) as emitter:
+            emitter.send_many([_obj(x) for x in lines[:half]])
+            time.sleep(6)
+            stop_noida(es)
+            emitter.send_many([_obj(x) for x in lines[half:]])  # the store is down meanwhile
+        time.sleep(8)
+        assert "retrying" in (tmp_path / "sink.log").read_text(errors="replace")
+        es = start_es()
+
+        def count() -> int:
+            store = ElasticStore(url, prefix="outage")
+            try:
+                return len(_all_records(store))
+            except Exception:  # not ready yet
+                return 0
+
+        _wait(lambda: count() >= len(expected), timeout=120)
+        time.sleep(3)
+        got = _all_records(ElasticStore(url, prefix="outage"))
+        assert sorted(r["id"] for r in got) == sorted(r["id"] for r in expected)
+    finally:
+        worker.kill(signal.SIGTERM)
+        sink.kill(signal.SIGTERM)
+        stop_noida(es)
