@@ -1,0 +1,274 @@
+"""The supervisors' HTTP API: what is overdue now, what happened to a case, how each agency and official scores.
+
+Every error is an RFC 9457 problem (``application/problem+json``) naming what
+was wrong and how to fix it; every list is a cursor page; every endpoint
+applies the caller's agency scope, exports and counts included.
+
+(No ``from __future__ import annotations`` here: FastAPI must see the real
+dependency objects in the endpoint signatures, which are closures.)
+"""
+
+import csv
+import io
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from pydantic import BaseModel
+
+from api.auth import READ_ROLES, Caller, Keyring, narrow
+from rules.timeutil import TimestampError, parse_instant
+from store.base import OverdueQuery, Period, RecordQuery, Store, in_subtree
+
+COLOURS = ("green", "blue", "yellow", "orange", "red")
+RECORD_KINDS = ("reminder", "warning", "overdue", "case_overdue", "procedure", "fee", "suspension", "revocation")
+
+
+class Problem(Exception):
+    def __init__(self, status: int, title: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail = status, title, detail
+
+
+class ProblemModel(BaseModel):
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+
+
+class PageModel(BaseModel):
+    items: list[dict[str, Any]]
+    next_cursor: str | None = None
+
+
+class Scorecard(BaseModel):
+    key: str
+    points: float
+    counts: dict[str, int]
+    steps_completed: int
+    steps_on_time: int
+    on_time_rate: float | None
+    colour: Literal["green", "blue", "yellow", "orange", "red"]
+
+
+def colour_for(points: float, bands: list[float]) -> str:
+    """Green up to the first band, then blue, yellow, orange; red beyond the last."""
+    for colour, limit in zip(COLOURS, bands, strict=False):
+        if points <= limit:
+            return colour
+    return "red"
+
+
+def _instant(value: str | None, name: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_instant(value)
+    except TimestampError as e:
+        raise Problem(422, "Bad parameter", f"`{name}` {e}") from None
+
+
+def create_api(store: Store, keyring: Keyring, *, bands: list[float], utc_offset_hours: float = 8.0) -> FastAPI:
+    app = FastAPI(
+        title="approval-monitor",
+        version="0.1.0",
+        description="E-supervision of administrative approvals (行政审批电子监察): overdue steps, records, case "
+        "timelines and scorecards.  Authenticate with `Authorization: Bearer <key>`.",
+        responses={401: {"model": ProblemModel}, 403: {"model": ProblemModel}, 422: {"model": ProblemModel}},
+    )
+    registry = CollectorRegistry()
+    requests = Counter(
+        "approval_api_requests", "API requests by endpoint and status", ["endpoint", "status"], registry=registry
+    )
+
+    def problem(request: Request, status: int, title: str, detail: str) -> JSONResponse:
+        body = ProblemModel(title=title, status=status, detail=detail, instance=str(request.url.path))
+        return JSONResponse(body.model_dump(), status_code=status, media_type="application/problem+json")
+
+    @app.exception_handler(Problem)
+    async def on_problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem(request, exc.status, exc.title, exc.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = [f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc'][0]}: {e['msg']}" for e in exc.errors()]
+        return problem(request, 422, "Bad request", "; ".join(parts))
+
+    @app.middleware("http")
+    async def count(request: Request, call_next: Any) -> Response:
+        if request.url.path.startswith("/v1/"):
+            # Authentication before anything else, so a caller without a key learns nothing, not even
+            # which parameters an endpoint takes.
+            header = request.headers.get("authorization")
+            found = keyring.find(header.removeprefix("Bearer ").strip() if header else None)
+            if found is None:
+                requests.labels("unauthenticated", "401").inc()
+                return problem(request, 401, "Unauthorized", "give a valid API key as `Authorization: Bearer <key>`")
+            request.state.caller = found
+        response: Response = await call_next(request)
+        route = request.scope.get("route")
+        requests.labels(getattr(route, "path", "unmatched"), str(response.status_code)).inc()
+        return response
+
+    async def caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> Caller:
+        """Set by the middleware; the header parameter documents the scheme in OpenAPI."""
+        found: Caller = request.state.caller
+        return found
+
+    async def reader(who: Annotated[Caller, Depends(caller)]) -> Caller:
+        if who.role not in READ_ROLES:
+            raise Problem(403, "Forbidden", f"role {who.role!r} may not read; use a supervisor, agency or admin key")
+        return who
+
+    def scoped(who: Caller, agency: str | None) -> str | None:
+        try:
+            return narrow(who, agency)
+        except PermissionError as e:
+            raise Problem(403, "Forbidden", str(e)) from None
+
+    def cursor_problem(e: ValueError) -> Problem:
+        return Problem(422, "Bad parameter", f"`cursor`: {e}")
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], responses={503: {"model": ProblemModel}})
+    async def readyz(request: Request) -> Response:
+        try:
+            ok = await store.ping()
+        except Exception as e:  # the store's own error says best what is wrong
+            return problem(request, 503, "Not ready", f"the store does not answer: {e}")
+        if not ok:
+            return problem(request, 503, "Not ready", "the store does not answer")
+        return JSONResponse({"status": "ready", "store": "ok"})
+
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/v1/overdue", tags=["supervision"], response_model=PageModel)
+    async def overdue(
+        who: Annotated[Caller, Depends(reader)],
+        agency: str | None = None,
+        item_code: str | None = None,
+        handler_id: str | None = None,
+        kind: Annotated[Literal["step", "case"] | None, Query(description="step or case; both if omitted")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        cursor: str | None = None,
+    ) -> PageModel:
+        """Steps and cases overdue now, longest overdue first, with the seconds past their deadline."""
+        q = OverdueQuery((kind,) if kind else (), scoped(who, agency), item_code, handler_id, limit, cursor)
+        try:
+            page = await store.overdue(q, int(time.time()))
+        except ValueError as e:
+            raise cursor_problem(e) from None
+        return PageModel(items=page.items, next_cursor=page.next_cursor)
+
+    def record_query(who: Caller, kind: list[str] | None, agency: str | None, item_code: str | None,
+                     handler_id: str | None, case_id: str | None, since: str | None, until: str | None,
+                     limit: int, cursor: str | None) -> RecordQuery:  # fmt: skip
+        bad = sorted(set(kind or ()) - set(RECORD_KINDS))
+        if bad:
+            raise Problem(422, "Bad parameter", f"`kind` {bad} unknown; use {', '.join(RECORD_KINDS)}")
+        return RecordQuery(
+            tuple(kind or ()), scoped(who, agency), item_code, handler_id, case_id,
+            _instant(since, "since"), _instant(until, "until"), limit, cursor,
+        )  # fmt: skip
+
+    @app.get("/v1/records", tags=["supervision"], response_model=PageModel)
+    async def records(
+        who: Annotated[Caller, Depends(reader)],
+        kind: Annotated[list[str] | None, Query()] = None,
+        agency: str | None = None,
+        item_code: str | None = None,
+        handler_id: str | None = None,
+        case_id: str | None = None,
+        since: Annotated[str | None, Query(description="RFC 3339, inclusive")] = None,
+        until: Annotated[str | None, Query(description="RFC 3339, exclusive")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        cursor: str | None = None,
+        format: Literal["json", "csv"] = "json",
+    ) -> Response:
+        """Records, newest first; ``format=csv`` streams every matching record as a spreadsheet export."""
+        q = record_query(who, kind, agency, item_code, handler_id, case_id, since, until, limit, cursor)
+        if format == "csv":
+            return StreamingResponse(_csv(store, q), media_type="text/csv; charset=utf-8",
+                                     headers={"Content-Disposition": 'attachment; filename="records.csv"'})  # fmt: skip
+        try:
+            page = await store.search_records(q)
+        except ValueError as e:
+            raise cursor_problem(e) from None
+        return JSONResponse(PageModel(items=page.items, next_cursor=page.next_cursor).model_dump())
+
+    @app.get("/v1/cases/{case_id}", tags=["supervision"], responses={404: {"model": ProblemModel}})
+    async def case(case_id: str, who: Annotated[Caller, Depends(reader)]) -> dict[str, Any]:
+        """The case's timeline: each step's times, limit, deadline, counted seconds and status; its records."""
+        doc = await store.get_case(case_id)
+        if doc is None or not in_subtree(doc["agency_id"], who.scope):
+            raise Problem(404, "Not found", f"no case {case_id!r} that this key may see")
+        return doc
+
+    async def cards(who: Caller, by: str, since: str, until: str, agency: str | None) -> list[Scorecard]:
+        start, end = _instant(since, "since"), _instant(until, "until")
+        assert start is not None and end is not None
+        if end <= start:
+            raise Problem(422, "Bad parameter", "`until` must come after `since`")
+        out = []
+        for c in await store.scorecard(by, Period(start, end, scoped(who, agency))):
+            rate = c["steps_on_time"] / c["steps_completed"] if c["steps_completed"] else None
+            colour = colour_for(c["points"], bands)
+            out.append(Scorecard(**c, on_time_rate=rate, colour=colour))  # type: ignore[arg-type]
+        return out
+
+    @app.get("/v1/scorecards/agencies", tags=["scorecards"], response_model=list[Scorecard])
+    async def agency_cards(
+        who: Annotated[Caller, Depends(reader)], since: str, until: str, agency: str | None = None
+    ) -> list[Scorecard]:
+        """Per agency: penalty points, records by kind, on-time rate and the five-colour index for the period."""
+        return await cards(who, "agency", since, until, agency)
+
+    @app.get("/v1/scorecards/handlers", tags=["scorecards"], response_model=list[Scorecard])
+    async def handler_cards(
+        who: Annotated[Caller, Depends(reader)], since: str, until: str, agency: str | None = None
+    ) -> list[Scorecard]:
+        """Per official (handler), as for agencies."""
+        return await cards(who, "handler", since, until, agency)
+
+    @app.get("/v1/stats/daily", tags=["scorecards"])
+    async def daily(
+        who: Annotated[Caller, Depends(reader)], since: str, until: str, agency: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Records per local day and kind, for charts."""
+        start, end = _instant(since, "since"), _instant(until, "until")
+        assert start is not None and end is not None
+        return await store.daily(Period(start, end, scoped(who, agency)), int(utc_offset_hours * 3600))
+
+    return app
+
+
+CSV_COLUMNS = ("id", "kind", "case_id", "step", "at", "item_code", "agency_id", "handler_id", "points")
+
+
+async def _csv(store: Store, q: RecordQuery) -> AsyncIterator[bytes]:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(CSV_COLUMNS)
+    cursor = q.cursor
+    while True:
+        page = await store.search_records(RecordQuery(q.kinds, q.agency, q.item_code, q.handler_id, q.case_id,
+                                                      q.since, q.until, 1000, cursor))  # fmt: skip
+        for r in page.items:
+            writer.writerow([r.get(c) for c in CSV_COLUMNS])
+        yield buf.getvalue().encode()
+        buf.seek(0)
+        buf.truncate()
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor

@@ -1,0 +1,66 @@
+"""API keys: stored as SHA-256 hashes in configuration, each with a role and an agency scope.
+
+A key for ``city/land`` sees ``city/land`` and ``city/land/...`` on every
+endpoint and nothing else: a filter outside its scope is refused (403), a
+missing filter becomes its scope, and a case outside it is "not found" — a
+scoped key cannot even learn that such a case exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Role = Literal["supervisor", "agency", "ingest", "admin"]
+READ_ROLES: frozenset[str] = frozenset({"supervisor", "agency", "admin"})
+
+
+class ApiKey(BaseModel):
+    """One configured key; ``sha256`` is the hex digest of the key, never the key itself."""
+
+    name: str = Field(min_length=1)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    role: Role
+    scope: str | None = None  # agency subtree; None: every agency
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    name: str
+    role: str
+    scope: str | None
+
+
+class Keyring:
+    def __init__(self, keys: list[ApiKey]) -> None:
+        self.keys = keys
+
+    def find(self, presented: str | None) -> Caller | None:
+        if not presented:
+            return None
+        digest = hash_key(presented)
+        for k in self.keys:
+            if hmac.compare_digest(k.sha256, digest):
+                return Caller(k.name, k.role, k.scope.rstrip("/") if k.scope else None)
+        return None
+
+
+def narrow(caller: Caller, requested: str | None) -> str | None:
+    """The agency subtree a query may cover; raises PermissionError outside the caller's scope."""
+    scope = caller.scope
+    if scope is None:
+        return requested
+    if requested is None:
+        return scope
+    req = requested.rstrip("/")
+    if req == scope or req.startswith(scope + "/"):
+        return req
+    raise PermissionError(f"agency {requested!r} is outside this key's scope {scope!r}")

@@ -1,0 +1,137 @@
+"""The supervisors' API over a real SQLite store: answers, scopes, problems."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from test_store_contract import CASES, RECORDS
+
+from api.app import colour_for, create_api
+from api.auth import ApiKey, Keyring, hash_key
+from store.base import in_subtree
+from store.sqlite import SqliteStore
+
+KEYS = {
+    "sup": ApiKey(name="supervisor", sha256=hash_key("sup-key"), role="supervisor"),
+    "market": ApiKey(name="market bureau", sha256=hash_key("market-key"), role="agency", scope="city/market"),
+    "ingest": ApiKey(name="upstream", sha256=hash_key("ingest-key"), role="ingest"),
+}
+AUTH = {name: {"Authorization": f"Bearer {name}-key"} for name in KEYS}
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    db: Path = tmp_path_factory.mktemp("api") / "monitor.db"
+    store = SqliteStore(db)
+
+    async def fill() -> None:
+        await store.setup()
+        await store.put_records(RECORDS)
+        await store.put_cases(CASES)
+
+    asyncio.run(fill())
+    store = SqliteStore(db)  # a fresh one for the app's own event loop
+    app = create_api(store, Keyring(list(KEYS.values())), bands=[0, 5, 15, 30])
+    with TestClient(app) as c:
+        yield c
+
+
+ENDPOINTS = [
+    "/v1/overdue",
+    "/v1/records",
+    f"/v1/cases/{CASES[0]['case_id']}",
+    "/v1/scorecards/agencies?since=2026-03-01T00:00:00Z&until=2026-04-01T00:00:00Z",
+    "/v1/scorecards/handlers?since=2026-03-01T00:00:00Z&until=2026-04-01T00:00:00Z",
+    "/v1/stats/daily?since=2026-03-01T00:00:00Z&until=2026-04-01T00:00:00Z",
+]
+
+
+@pytest.mark.parametrize("path", ENDPOINTS)
+def test_every_endpoint_refuses_missing_and_wrong_keys(client: TestClient, path: str) -> None:
+    for headers in ({}, {"Authorization": "Bearer nope"}):
+        res = client.get(path, headers=headers)
+        assert res.status_code == 401
+        assert res.headers["content-type"].startswith("application/problem+json")
+        assert res.json()["status"] == 401 and "Authorization" in res.json()["detail"]
+    assert client.get(path, headers=AUTH["ingest"]).status_code == 403  # an ingest key reads nothing
+    assert client.get(path, headers=AUTH["sup"]).status_code == 200
+
+
+def test_a_scoped_key_sees_only_its_subtree_everywhere(client: TestClient) -> None:
+    everything = client.get("/v1/records?limit=1000", headers=AUTH["sup"]).json()["items"]
+    mine = client.get("/v1/records?limit=1000", headers=AUTH["market"]).json()["items"]
+    assert mine and len(mine) < len(everything)
+    assert all(in_subtree(r["agency_id"], "city/market") for r in mine)
+    assert client.get("/v1/records?agency=city/planning", headers=AUTH["market"]).status_code == 403
+    export = client.get("/v1/records?format=csv", headers=AUTH["market"]).text
+    rows = list(csv.DictReader(io.StringIO(export)))
+    assert len(rows) == len([r for r in RECORDS if in_subtree(r["agency_id"], "city/market")])
+    assert all(in_subtree(r["agency_id"], "city/market") for r in rows)
+    overdue = client.get("/v1/overdue?limit=1000", headers=AUTH["market"]).json()["items"]
+    assert all(in_subtree(o["agency_id"], "city/market") for o in overdue)
+    cards = client.get(ENDPOINTS[3], headers=AUTH["market"]).json()
+    assert cards and all(in_subtree(c["key"], "city/market") for c in cards)
+    daily = client.get(ENDPOINTS[5], headers=AUTH["market"]).json()
+    assert sum(d["count"] for d in daily) == len(rows)
+    other = next(c for c in CASES if not in_subtree(c["agency_id"], "city/market"))
+    res = client.get(f"/v1/cases/{other['case_id']}", headers=AUTH["market"])
+    assert res.status_code == 404  # not even its existence leaks
+
+
+def test_records_page_with_cursors_and_filters(client: TestClient) -> None:
+    seen, cursor = [], None
+    while True:
+        url = "/v1/records?kind=overdue&kind=case_overdue&limit=25" + (f"&cursor={cursor}" if cursor else "")
+        body = client.get(url, headers=AUTH["sup"]).json()
+        seen += body["items"]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(r["id"] for r in seen) == sorted(r["id"] for r in RECORDS if r["kind"] in ("overdue", "case_overdue"))
+    bad = client.get("/v1/records?kind=late", headers=AUTH["sup"])
+    assert bad.status_code == 422 and "late" in bad.json()["detail"]
+    bad = client.get("/v1/records?since=yesterday", headers=AUTH["sup"])
+    assert bad.status_code == 422 and "since" in bad.json()["detail"]
+    bad = client.get("/v1/records?cursor=garbage!!", headers=AUTH["sup"])
+    assert bad.status_code == 422 and "cursor" in bad.json()["detail"]
+
+
+def test_case_timeline_and_scorecards(client: TestClient) -> None:
+    case = CASES[0]
+    body = client.get(f"/v1/cases/{case['case_id']}", headers=AUTH["sup"]).json()
+    assert body["steps"] == case["steps"]
+    assert {r["id"] for r in body["records"]} == {r["id"] for r in RECORDS if r["case_id"] == case["case_id"]}
+    assert client.get("/v1/cases/none", headers=AUTH["sup"]).status_code == 404
+    cards = client.get(ENDPOINTS[3], headers=AUTH["sup"]).json()
+    for c in cards:
+        assert c["colour"] == colour_for(c["points"], [0, 5, 15, 30])
+        assert c["on_time_rate"] is None or 0 <= c["on_time_rate"] <= 1
+    assert {c["colour"] for c in cards} - {"green"}, "the history should give some agency a worse colour"
+
+
+def test_colour_bands() -> None:
+    bands = [0, 5, 15, 30]
+    assert [colour_for(p, bands) for p in (0, 3, 5, 6, 15, 29, 31)] == [
+        "green",
+        "blue",
+        "blue",
+        "yellow",
+        "yellow",
+        "orange",
+        "red",
+    ]
+
+
+def test_health_readiness_metrics_and_openapi(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").status_code == 200
+    metrics = client.get("/metrics").text
+    assert "approval_api_requests_total" in metrics
+    spec = client.get("/openapi.json").json()
+    assert {"/v1/overdue", "/v1/records", "/v1/cases/{case_id}", "/v1/scorecards/agencies"} <= set(spec["paths"])
