@@ -8,13 +8,14 @@ applies the caller's agency scope, exports and counts included.
 dependency objects in the endpoint signatures, which are closures.)
 """
 
+import asyncio
 import csv
 import io
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Body, Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
@@ -74,7 +75,24 @@ def _instant(value: str | None, name: str) -> int | None:
         raise Problem(422, "Bad parameter", f"`{name}` {e}") from None
 
 
-def create_api(store: Store, keyring: Keyring, *, bands: list[float], utc_offset_hours: float = 8.0) -> FastAPI:
+class IngestResult(BaseModel):
+    index: int
+    event_id: str | None
+    ok: bool
+    partition: int | None = None
+    offset: int | None = None
+    code: str | None = None
+    error: str | None = None
+
+
+def create_api(
+    store: Store,
+    keyring: Keyring,
+    *,
+    bands: list[float],
+    utc_offset_hours: float = 8.0,
+    emitter: Any = None,  # streams.emitter.Emitter; None: the HTTP ingest answers 503
+) -> FastAPI:
     app = FastAPI(
         title="approval-monitor",
         version="0.1.0",
@@ -249,6 +267,38 @@ def create_api(store: Store, keyring: Keyring, *, bands: list[float], utc_offset
         start, end = _instant(since, "since"), _instant(until, "until")
         assert start is not None and end is not None
         return await store.daily(Period(start, end, scoped(who, agency)), int(utc_offset_hours * 3600))
+
+    @app.post(
+        "/v1/events", tags=["ingest"], response_model=list[IngestResult], responses={503: {"model": ProblemModel}}
+    )
+    async def ingest(
+        who: Annotated[Caller, Depends(caller)],
+        events: Annotated[
+            list[Any], Body(max_length=1000, description="Events as in the contract, one JSON object each")
+        ],
+    ) -> list[IngestResult]:
+        """For agency systems that cannot speak Kafka: each event validated, keyed by case, sent and acknowledged."""
+        if who.role not in ("ingest", "admin"):
+            raise Problem(403, "Forbidden", f"role {who.role!r} may not send events; use an ingest key")
+        if emitter is None:
+            raise Problem(503, "Ingest unavailable", "this API has no Kafka (set KAFKA_BOOTSTRAP_SERVERS)")
+        results: list[IngestResult | None] = [None] * len(events)
+        send, where = [], []
+        for i, obj in enumerate(events):
+            agency = obj.get("agency_id") if isinstance(obj, dict) else None
+            if isinstance(agency, str) and not in_subtree(agency, who.scope):
+                why = f"agency {agency!r} is outside this key's scope {who.scope!r}"
+                results[i] = IngestResult(
+                    index=i, event_id=obj.get("event_id"), ok=False, code="out_of_scope", error=why
+                )
+            else:
+                send.append(obj)
+                where.append(i)
+        for sent in await asyncio.to_thread(emitter.send_many, send):
+            i = where[sent.index]
+            results[i] = IngestResult(index=i, event_id=sent.event_id, ok=sent.ok, partition=sent.partition,
+                                      offset=sent.offset, code=sent.code, error=sent.error)  # fmt: skip
+        return [r for r in results if r is not None]
 
     return app
 

@@ -116,6 +116,30 @@ def sink(loglevel: Annotated[str, typer.Option(help="Faust log level.")] = "warn
 
 
 @app.command()
+def api() -> None:
+    """Serve the supervisors' API on the configured store (APPROVAL_MONITOR_API_HOST/PORT)."""
+    from api.server import serve
+
+    if not settings.api_keys:
+        err.print("[yellow]warning:[/yellow] no APPROVAL_MONITOR_API_KEYS: every /v1 request will be refused (401)")
+    serve(settings)
+
+
+keys_app = typer.Typer(no_args_is_help=True, help="API keys.")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("hash")
+def keys_hash(
+    key: Annotated[str, typer.Argument(help="The key to hash (give the key itself to its holder only).")],
+) -> None:
+    """Print the SHA-256 to put in APPROVAL_MONITOR_API_KEYS for a key."""
+    from api.auth import hash_key
+
+    print(hash_key(key))
+
+
+@app.command()
 def emit(
     file: Annotated[Path, typer.Option("--file", help="Events .jsonl to send, one JSON object per line.")],
     rejects: Annotated[Path | None, typer.Option(help="Where to keep lines refused before sending.")] = None,

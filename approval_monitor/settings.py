@@ -14,6 +14,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import rules
+from api.auth import ApiKey
 
 SAMPLE_PACK = Path(rules.__file__).resolve().parent / "packs" / "cn-gov-2026.yaml"
 DEMO_PACK = Path(rules.__file__).resolve().parent / "packs" / "demo-minutes.yaml"
@@ -43,6 +44,19 @@ class Settings(BaseSettings):
         description="sqlite:///path for the embedded store, or http(s)://host:9200 for Elasticsearch.",
     )
     store_prefix: str = Field("approval", description="Elasticsearch index and alias prefix.")
+
+    # -- the API ------------------------------------------------------------------------
+    api_host: str = Field("127.0.0.1", description="Address the API listens on.")
+    api_port: int = Field(8080, description="Port the API listens on.")
+    api_keys: list[ApiKey] = Field(
+        default_factory=list,
+        description='JSON list of {"name", "sha256", "role", "scope"}; sha256 from `approval-monitor keys hash`.',
+    )
+    score_bands: list[float] = Field(
+        [0, 5, 15, 30], min_length=4, max_length=4,
+        description="Penalty points up to which a scorecard is green, blue, yellow, orange; red above.",
+    )  # fmt: skip
+    display_utc_offset_hours: float = Field(8.0, description="Offset of the local day used by daily statistics.")
     partitions: int = Field(8, ge=1, description="Partitions of the events topic (and of ticks and the table).")
     replication: int = Field(1, ge=1, description="Replication factor for topics the worker creates.")
     grace_seconds: int = Field(2, ge=0, description="Wait after a record's instant for late events before raising it.")

@@ -135,3 +135,46 @@ def test_health_readiness_metrics_and_openapi(client: TestClient) -> None:
     assert "approval_api_requests_total" in metrics
     spec = client.get("/openapi.json").json()
     assert {"/v1/overdue", "/v1/records", "/v1/cases/{case_id}", "/v1/scorecards/agencies"} <= set(spec["paths"])
+
+
+@pytest.mark.kafka
+def test_http_ingest_sends_what_the_emitter_sends(kafka_bootstrap: str, tmp_path: Path) -> None:
+    from live import Names, read_topic
+
+    from streams.emitter import Emitter, encode
+
+    names = Names(partitions=2)
+    app = create_api(SqliteStore(tmp_path / "m.db"), Keyring(list(KEYS.values())), bands=[0, 5, 15, 30],
+                     emitter=Emitter(kafka_bootstrap, names.events))  # fmt: skip
+    good = {
+        "event_id": "h1",
+        "case_id": "H1",
+        "type": "case_submitted",
+        "item_code": "business-licence",
+        "agency_id": "city/market",
+        "occurred_at": "2026-11-20T09:00:00+08:00",
+    }
+    bad = {"event_id": "h2", "case_id": "H1", "type": "teleported", "occurred_at": "2026-11-20T09:00:00+08:00"}
+    scoped = KEYS["ingest"].model_copy(
+        update={"name": "scoped", "sha256": hash_key("scoped-key"), "scope": "city/land"}
+    )
+    app_scoped = create_api(SqliteStore(tmp_path / "m.db"), Keyring([scoped]), bands=[0, 5, 15, 30],
+                            emitter=Emitter(kafka_bootstrap, names.events))  # fmt: skip
+    no_kafka = create_api(SqliteStore(tmp_path / "m.db"), Keyring(list(KEYS.values())), bands=[0, 5, 15, 30])
+    with TestClient(app) as c:
+        res = c.post("/v1/events", json=[good, bad], headers=AUTH["ingest"])
+        assert res.status_code == 200
+        ok, refused = res.json()
+        assert ok["ok"] and isinstance(ok["offset"], int)
+        assert not refused["ok"] and refused["code"] == "unknown_type" and "teleported" in refused["error"]
+        assert c.post("/v1/events", json=[good], headers=AUTH["sup"]).status_code == 403
+    with TestClient(app_scoped) as c:  # a key for city/land cannot submit a case for city/market
+        (res,) = c.post("/v1/events", json=[good], headers={"Authorization": "Bearer scoped-key"}).json()
+        assert not res["ok"] and res["code"] == "out_of_scope"
+    with TestClient(no_kafka) as c:
+        assert c.post("/v1/events", json=[good], headers=AUTH["ingest"]).status_code == 503
+    ((msg, _, _),) = [m for m in read_topic(kafka_bootstrap, names.events)]
+    assert msg == good
+    with Emitter(kafka_bootstrap, names.events + ".b") as e:  # the Kafka path writes the very same bytes
+        e.send(good)
+    assert encode(good) == encode(read_topic(kafka_bootstrap, names.events + ".b")[0][0])

@@ -1,0 +1,30 @@
+"""Running the API: the store and the emitter from configuration, served by uvicorn."""
+
+from __future__ import annotations
+
+import uvicorn
+from fastapi import FastAPI
+
+from api.app import create_api
+from api.auth import Keyring
+from approval_monitor.settings import Settings
+
+
+def build(settings: Settings) -> FastAPI:
+    from streams.emitter import Emitter
+    from streams.sink import open_store
+
+    emitter = (
+        Emitter(settings.kafka_bootstrap_servers, settings.events_topic) if settings.kafka_bootstrap_servers else None
+    )
+    return create_api(
+        open_store(settings),
+        Keyring(settings.api_keys),
+        bands=settings.score_bands,
+        utc_offset_hours=settings.display_utc_offset_hours,
+        emitter=emitter,
+    )
+
+
+def serve(settings: Settings) -> None:
+    uvicorn.run(build(settings), host=settings.api_host, port=settings.api_port, log_level="info")
