@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import secrets
 import subprocess
 import sys
 import threading
@@ -23,7 +24,8 @@ from kafka import KafkaConsumer, TopicPartition
 from rich.cells import cell_len
 from rich.console import Console
 
-from approval_monitor.embedded import EmbeddedBroker
+from api.auth import hash_key
+from approval_monitor.embedded import EmbeddedBroker, free_port
 from approval_monitor.settings import DEMO_PACK, Settings
 from approval_monitor.simulate import Scenario, simulate_lines
 from rules.events import Event, parse_line
@@ -53,6 +55,7 @@ def demo_settings(settings: Settings) -> Settings:
             "ticks_topic": f"demo.{settings.ticks_topic}",
             "records_topic": f"demo.{settings.records_topic}",
             "rejected_topic": f"demo.{settings.rejected_topic}",
+            "cases_topic": f"demo.{settings.cases_topic}",
             "partitions": 4,
             "grace_seconds": 1,
         }
@@ -121,7 +124,7 @@ def run_demo(settings: Settings, workdir: Path, duration: float | None, per_minu
     s = demo_settings(settings)
     workdir.mkdir(parents=True, exist_ok=True)
     broker = None
-    worker: subprocess.Popen[bytes] | None = None
+    children: list[subprocess.Popen[bytes]] = []
     stop = threading.Event()
     seen: list[dict[str, object]] = []
     threads: list[threading.Thread] = []
@@ -149,16 +152,32 @@ def run_demo(settings: Settings, workdir: Path, duration: float | None, per_minu
             "APPROVAL_MONITOR_PARTITIONS": str(s.partitions),
             "APPROVAL_MONITOR_GRACE_SECONDS": str(s.grace_seconds),
         }
-        log = open(workdir / "worker.log", "ab")  # noqa: SIM115 - the child owns it
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "approval_monitor", "worker", "--loglevel", "info"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+        key = secrets.token_urlsafe(18)
+        port = free_port()
+        env.update(
+            {
+                "APPROVAL_MONITOR_CASES_TOPIC": s.cases_topic,
+                "APPROVAL_MONITOR_STORE_URL": f"sqlite:///{(workdir / 'monitor.db').resolve()}",
+                "APPROVAL_MONITOR_API_PORT": str(port),
+                "APPROVAL_MONITOR_API_KEYS": orjson.dumps(
+                    [{"name": "demo", "sha256": hash_key(key), "role": "admin", "scope": None}]
+                ).decode(),
+            }
+        )
+        for name in ("worker", "sink", "api"):
+            log = open(workdir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
+            args = [sys.executable, "-m", "approval_monitor", name] + ([] if name == "api" else ["--loglevel", "info"])
+            children.append(subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT))
+        worker = children[0]
+        console.print(
+            f"Faust worker, sink and API started (logs in {workdir}); "
+            f"feeding {per_minute:g} cases a minute on {s.rules.name}."
         )
         console.print(
-            f"Faust worker started (pid {worker.pid}, log {workdir / 'worker.log'}); "
-            f"feeding {per_minute:g} cases a minute on {s.rules.name}."
+            f"API: http://127.0.0.1:{port}/docs — key for this run: [bold]{key}[/bold]"
+            f" (e.g. curl -H 'Authorization: Bearer {key}' http://127.0.0.1:{port}/v1/overdue);"
+            f" store: {workdir / 'monitor.db'}",
+            highlight=False,
         )
         console.print("Alerts as they are raised — Ctrl-C to stop:\n")
         threads = [
@@ -179,12 +198,14 @@ def run_demo(settings: Settings, workdir: Path, duration: float | None, per_minu
         stop.set()
         for t in threads:
             t.join(timeout=5)
-        if worker is not None and worker.poll() is None:
-            worker.terminate()
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
             try:
-                worker.wait(timeout=20)
+                child.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                worker.kill()
+                child.kill()
         if broker is not None:
             broker.stop()
         kinds: dict[str, int] = {}
@@ -192,7 +213,7 @@ def run_demo(settings: Settings, workdir: Path, duration: float | None, per_minu
             kinds[str(rec["kind"])] = kinds.get(str(rec["kind"]), 0) + 1
         console.print(
             f"\n{len(seen)} records raised ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items())) or 'none'})."
-            f" Logs: {workdir}. Records were on topic {s.records_topic}"
+            f" Logs and the SQLite store: {workdir}. Records were on topic {s.records_topic}"
             + (
                 " of the embedded broker, now gone."
                 if broker is not None
