@@ -1,8 +1,9 @@
 """The embedded store: one SQLite file in WAL mode, as Zipkin and Jaeger keep an embedded store beside Elasticsearch.
 
-The stdlib driver is synchronous, so every call runs on one worker thread
-(``asyncio.to_thread`` behind a lock): one writer, many short reads, no event
-loop blocked.  Instants are stored as epoch seconds so that range filters and
+The stdlib driver is synchronous, so every call runs in a worker thread
+(``asyncio.to_thread``) holding a thread lock: one writer, many short reads, no
+event loop blocked — and, unlike an ``asyncio.Lock``, usable from any event
+loop.  Instants are stored as epoch seconds so that range filters and
 sorts are integer comparisons on indexed columns.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -56,13 +58,16 @@ class SqliteStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._db: sqlite3.Connection | None = None
-        self._lock = asyncio.Lock()
+        self._lock = threading.Lock()
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        async with self._lock:
-            return await asyncio.to_thread(self._call, fn)
+        return await asyncio.to_thread(self._call, fn)
 
     def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            return self._call_locked(fn)
+
+    def _call_locked(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._db is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
