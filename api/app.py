@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from api.auth import READ_ROLES, Caller, Keyring, narrow
 from rules.timeutil import TimestampError, parse_instant
-from store.base import OverdueQuery, Period, RecordQuery, Store, in_subtree
+from store.base import OverdueQuery, Period, RecordQuery, Store, decode_cursor, in_subtree
 
 COLOURS = ("green", "blue", "yellow", "orange", "red")
 RECORD_KINDS = ("reminder", "warning", "overdue", "case_overdue", "procedure", "fee", "suspension", "revocation")
@@ -153,6 +153,15 @@ def create_api(
     def cursor_problem(e: ValueError) -> Problem:
         return Problem(422, "Bad parameter", f"`cursor`: {e}")
 
+    def checked_cursor(cursor: str | None) -> str | None:
+        """Refuse a foreign cursor before any response starts (an export cannot turn into a 422 midway)."""
+        if cursor is not None:
+            try:
+                decode_cursor(cursor)
+            except ValueError as e:
+                raise cursor_problem(e) from None
+        return cursor
+
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -182,7 +191,9 @@ def create_api(
         cursor: str | None = None,
     ) -> PageModel:
         """Steps and cases overdue now, longest overdue first, with the seconds past their deadline."""
-        q = OverdueQuery((kind,) if kind else (), scoped(who, agency), item_code, handler_id, limit, cursor)
+        q = OverdueQuery(
+            (kind,) if kind else (), scoped(who, agency), item_code, handler_id, limit, checked_cursor(cursor)
+        )
         try:
             page = await store.overdue(q, int(time.time()))
         except ValueError as e:
@@ -197,7 +208,7 @@ def create_api(
             raise Problem(422, "Bad parameter", f"`kind` {bad} unknown; use {', '.join(RECORD_KINDS)}")
         return RecordQuery(
             tuple(kind or ()), scoped(who, agency), item_code, handler_id, case_id,
-            _instant(since, "since"), _instant(until, "until"), limit, cursor,
+            _instant(since, "since"), _instant(until, "until"), limit, checked_cursor(cursor),
         )  # fmt: skip
 
     @app.get("/v1/records", tags=["supervision"], response_model=PageModel)

@@ -65,12 +65,9 @@ def demo_settings(settings: Settings) -> Settings:
 def _feed(bootstrap: str, s: Settings, per_minute: float, stop: threading.Event, console: Console) -> None:
     pack = load_pack(s.rules)
     start = int(time.time()) + 2
+    # A demo must show overdue alarms within a minute: steps run late often.
     scenario = Scenario(
-        cases=100_000,
-        start=start,
-        per_hour=per_minute * 60,
-        seed=random.randrange(1 << 30),
-        noise=0.01,
+        cases=100_000, start=start, per_hour=per_minute * 60, seed=random.randrange(1 << 30), noise=0.01, late=0.4
     )
     refused = 0
     with Emitter(bootstrap, s.events_topic) as emitter:

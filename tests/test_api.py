@@ -100,6 +100,10 @@ def test_records_page_with_cursors_and_filters(client: TestClient) -> None:
     assert bad.status_code == 422 and "since" in bad.json()["detail"]
     bad = client.get("/v1/records?cursor=garbage!!", headers=AUTH["sup"])
     assert bad.status_code == 422 and "cursor" in bad.json()["detail"]
+    # found by the fuzz run: a foreign cursor on an export must be refused before streaming starts
+    for path in ("/v1/records?format=csv&cursor=0.1.0", "/v1/overdue?cursor=0.1.0"):
+        bad = client.get(path, headers=AUTH["sup"])
+        assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")
 
 
 def test_case_timeline_and_scorecards(client: TestClient) -> None:
