@@ -10,6 +10,7 @@ dependency objects in the endpoint signatures, which are closures.)
 
 import asyncio
 import csv
+import dataclasses
 import io
 import time
 from collections.abc import AsyncIterator
@@ -307,8 +308,7 @@ def create_api(
                 where.append(i)
         for sent in await asyncio.to_thread(emitter.send_many, send):
             i = where[sent.index]
-            results[i] = IngestResult(index=i, event_id=sent.event_id, ok=sent.ok, partition=sent.partition,
-                                      offset=sent.offset, code=sent.code, error=sent.error)  # fmt: skip
+            results[i] = IngestResult(**{**dataclasses.asdict(sent), "index": i})
         return [r for r in results if r is not None]
 
     return app

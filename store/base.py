@@ -68,6 +68,11 @@ def decode_cursor(cursor: str) -> list[Any]:
     return values
 
 
+def empty_card(key: str) -> dict[str, Any]:
+    """A scorecard before anything is counted; every backend fills this shape."""
+    return {"key": key, "points": 0.0, "counts": {}, "steps_completed": 0, "steps_on_time": 0}
+
+
 def in_subtree(agency_id: str, scope: str | None) -> bool:
     return scope is None or agency_id == scope or agency_id.startswith(scope.rstrip("/") + "/")
 

@@ -30,7 +30,7 @@ from elasticsearch import AsyncElasticsearch, NotFoundError
 from elasticsearch.helpers import async_bulk
 
 from rules.timeutil import format_instant, parse_instant
-from store.base import OverdueQuery, Page, Period, RecordQuery, decode_cursor, encode_cursor
+from store.base import OverdueQuery, Page, Period, RecordQuery, decode_cursor, empty_card, encode_cursor
 
 KEYWORD = {"type": "keyword"}
 EPOCH = {"type": "date", "format": "epoch_second"}
@@ -283,11 +283,11 @@ class ElasticStore:
         )  # fmt: skip
         cards: dict[str, dict[str, Any]] = {}
         for b in rec.get("aggregations", {}).get("g", {}).get("buckets", []):
-            card = cards.setdefault(b["key"], _card(b["key"]))
+            card = cards.setdefault(b["key"], empty_card(b["key"]))
             card["points"] = float(b["points"]["value"] or 0)
             card["counts"] = {k["key"]: k["doc_count"] for k in b["kinds"]["buckets"]}
         for b in steps["aggregations"]["g"]["buckets"]:
-            card = cards.setdefault(b["key"], _card(b["key"]))
+            card = cards.setdefault(b["key"], empty_card(b["key"]))
             card["steps_completed"], card["steps_on_time"] = b["doc_count"], b["on_time"]["doc_count"]
         return [cards[k] for k in sorted(cards)]
 
@@ -319,10 +319,6 @@ class ElasticStore:
 
 def _record(source: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in source.items() if k != "at_epoch"}
-
-
-def _card(key: str) -> dict[str, Any]:
-    return {"key": key, "points": 0.0, "counts": {}, "steps_completed": 0, "steps_on_time": 0}
 
 
 def _day_from_key(key: float, utc_offset: int) -> str:

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import orjson
 
 from rules.timeutil import format_instant, parse_instant
-from store.base import OverdueQuery, Page, Period, RecordQuery, decode_cursor, encode_cursor
+from store.base import OverdueQuery, Page, Period, RecordQuery, decode_cursor, empty_card, encode_cursor
 
 T = TypeVar("T")
 
@@ -226,11 +226,11 @@ class SqliteStore:
         def read(db: sqlite3.Connection) -> list[dict[str, Any]]:
             cards: dict[str, dict[str, Any]] = {}
             for key, kind, n, pts in db.execute(rec_sql, [period.since, period.until, *sargs]):
-                card = cards.setdefault(key, _card(key))
+                card = cards.setdefault(key, empty_card(key))
                 card["counts"][kind] = n
                 card["points"] += pts or 0
             for key, done, on_time in db.execute(step_sql, [period.since, period.until, *sargs]):
-                card = cards.setdefault(key, _card(key))
+                card = cards.setdefault(key, empty_card(key))
                 card["steps_completed"], card["steps_on_time"] = done, on_time
             return [cards[k] for k in sorted(cards)]
 
@@ -259,7 +259,3 @@ class SqliteStore:
         if self._db is not None:
             await self._run(shut)
             self._db = None
-
-
-def _card(key: str) -> dict[str, Any]:
-    return {"key": key, "points": 0.0, "counts": {}, "steps_completed": 0, "steps_on_time": 0}

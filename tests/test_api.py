@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 from collections.abc import Iterator
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from test_store_contract import CASES, RECORDS
+from test_store_contract import CASES, RECORDS, filled_sqlite
 
 from api.app import colour_for, create_api
 from api.auth import ApiKey, Keyring, hash_key
@@ -27,16 +26,7 @@ AUTH = {name: {"Authorization": f"Bearer {name}-key"} for name in KEYS}
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    db: Path = tmp_path_factory.mktemp("api") / "monitor.db"
-    store = SqliteStore(db)
-
-    async def fill() -> None:
-        await store.setup()
-        await store.put_records(RECORDS)
-        await store.put_cases(CASES)
-
-    asyncio.run(fill())
-    store = SqliteStore(db)  # a fresh one for the app's own event loop
+    store = filled_sqlite(tmp_path_factory.mktemp("api") / "monitor.db")
     app = create_api(store, Keyring(list(KEYS.values())), bands=[0, 5, 15, 30])
     with TestClient(app) as c:
         yield c

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path
-
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from test_api import AUTH, KEYS
-from test_store_contract import CASES, RECORDS
+from test_store_contract import filled_sqlite
 
 from api.app import create_api
 from api.auth import Keyring
-from store.sqlite import SqliteStore
 from streams.emitter import Emitter
 
 pytestmark = pytest.mark.kafka
@@ -21,15 +17,7 @@ pytestmark = pytest.mark.kafka
 
 @pytest.fixture(scope="module")
 def api_schema(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> schemathesis.BaseSchema:
-    db: Path = tmp_path_factory.mktemp("fuzz") / "monitor.db"
-    store = SqliteStore(db)
-
-    async def fill() -> None:
-        await store.setup()
-        await store.put_records(RECORDS)
-        await store.put_cases(CASES)
-
-    asyncio.run(fill())
+    store = filled_sqlite(tmp_path_factory.mktemp("fuzz") / "monitor.db")
     emitter = Emitter(kafka_bootstrap, "fuzz.approval.events")
     app = create_api(store, Keyring(list(KEYS.values())), bands=[0, 5, 15, 30], emitter=emitter)
     return schemathesis.openapi.from_asgi("/openapi.json", app)

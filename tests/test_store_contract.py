@@ -49,6 +49,19 @@ def _history() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 RECORDS, CASES = _history()
 
 
+def filled_sqlite(db: Path) -> SqliteStore:
+    """A SQLite store holding the history, for tests of what sits on top of stores."""
+    store = SqliteStore(db)
+
+    async def fill() -> None:
+        await store.setup()
+        await store.put_records(RECORDS)
+        await store.put_cases(CASES)
+
+    asyncio.run(fill())
+    return store
+
+
 _loop: list[asyncio.Runner] = []
 
 
