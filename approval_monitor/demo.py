@@ -55,7 +55,6 @@ def demo_settings(settings: Settings) -> Settings:
             "ticks_topic": f"demo.{settings.ticks_topic}",
             "records_topic": f"demo.{settings.records_topic}",
             "rejected_topic": f"demo.{settings.rejected_topic}",
-            "cases_topic": f"demo.{settings.cases_topic}",
             "partitions": 4,
             "grace_seconds": 1,
         }
@@ -153,7 +152,6 @@ def run_demo(settings: Settings, workdir: Path, duration: float | None, per_minu
         port = free_port()
         env.update(
             {
-                "APPROVAL_MONITOR_CASES_TOPIC": s.cases_topic,
                 "APPROVAL_MONITOR_STORE_URL": f"sqlite:///{(workdir / 'monitor.db').resolve()}",
                 "APPROVAL_MONITOR_API_PORT": str(port),
                 "APPROVAL_MONITOR_API_KEYS": orjson.dumps(

@@ -38,7 +38,6 @@ class Settings(BaseSettings):
     records_topic: str = Field("approval.records", description="Every record raised, revocations included.")
     rejected_topic: str = Field("approval.rejected", description="Bad events, unchanged, with reason and origin.")
     ticks_topic: str = Field("approval.ticks", description="Internal: due-timer wake-ups, co-partitioned with events.")
-    cases_topic: str = Field("approval.cases", description="Case documents, the latest per case (compacted).")
     store_url: str = Field(
         "sqlite:///var/approval-monitor.db",
         description="sqlite:///path for the embedded store, or http(s)://host:9200 for Elasticsearch.",
@@ -66,6 +65,11 @@ class Settings(BaseSettings):
     session_timeout_seconds: float = Field(
         10.0, ge=6, description="How long a silent worker keeps its partitions before the others take them over."
     )
+
+
+def changelog_topic(settings: Settings) -> str:
+    """The worker's state table changelog (Faust's naming): every case's latest state, compacted."""
+    return f"{settings.app_id}-cases-changelog"
 
 
 def get_settings() -> Settings:

@@ -44,7 +44,6 @@ from rules.events import Event, Rejection, parse_line
 from rules.live import on_event, on_tick
 from rules.pack import RulePack
 from rules.records import Record
-from rules.views import case_document
 
 log = logging.getLogger("approval_monitor.worker")
 
@@ -229,7 +228,6 @@ def create_app(settings: Settings, pack: RulePack, bootstrap: str) -> faust.App:
             for fut in futures:
                 await fut
             futures = []
-            now = int(time.time())
             changelog = cases.changelog_topic.get_topic_name()
             for key, (partition, st) in self.states.items():
                 if st is None:
@@ -238,9 +236,6 @@ def create_app(settings: Settings, pack: RulePack, bootstrap: str) -> faust.App:
                     futures.append(await send(changelog, key, None, partition, None, None))
                     timers.set(partition, key.decode(), None)
                 else:
-                    doc = case_document(st, now)
-                    if doc is not None:  # what supervisors see; the sink indexes it
-                        futures.append(await send(settings.cases_topic, key, orjson.dumps(doc), None, None, None))
                     value = orjson.dumps(state_to_json(st))
                     cases.data[key] = value
                     decoded[key] = st

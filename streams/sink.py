@@ -1,5 +1,9 @@
 """The sink: records and case documents from Kafka into the store, in batches, losing nothing.
 
+Case documents are derived here from the worker's state changelog — which
+already carries every case's full state on every change — so the worker
+publishes nothing twice and judging stays fast.
+
 A separate Faust app (its own consumer group) so indexing can lag, stop or be
 rebuilt without touching the judging workers.  Each batch is written to the
 store before its events are acknowledged (``take_events`` acks after the loop
@@ -21,7 +25,10 @@ from typing import Any
 import faust
 import orjson
 
-from approval_monitor.settings import Settings
+from approval_monitor.settings import Settings, changelog_topic
+from rules.engine import Engine, state_from_json
+from rules.pack import RulePack, load_pack
+from rules.views import case_document
 from store.base import Store
 
 log = logging.getLogger("approval_monitor.sink")
@@ -50,7 +57,7 @@ class SinkStats:
         self.last_write = 0.0
 
 
-def create_sink_app(settings: Settings, bootstrap: str, store: Store) -> faust.App:
+def create_sink_app(settings: Settings, pack: RulePack, bootstrap: str, store: Store) -> faust.App:
     app = faust.App(
         f"{settings.app_id}-sink",
         broker=[f"kafka://{b.strip()}" for b in bootstrap.split(",")],
@@ -63,7 +70,8 @@ def create_sink_app(settings: Settings, bootstrap: str, store: Store) -> faust.A
         broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
     )
     raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
-    source = app.topic(settings.records_topic, settings.cases_topic, **raw)
+    source = app.topic(settings.records_topic, changelog_topic(settings), **raw)
+    engine = Engine(pack)
     stats = SinkStats()
     app.sink_stats = stats  # type: ignore[attr-defined]
 
@@ -94,8 +102,10 @@ def create_sink_app(settings: Settings, bootstrap: str, store: Store) -> faust.A
                     continue
                 if msg.topic == settings.records_topic:
                     records.append(orjson.loads(msg.value))
-                else:
-                    latest[msg.key] = orjson.loads(msg.value)  # later documents of a case replace earlier ones
+                else:  # a case's state: its document as of now; later states replace earlier ones
+                    doc = case_document(state_from_json(engine, orjson.loads(msg.value)), int(time.time()))
+                    if doc is not None:
+                        latest[msg.key] = doc
             if records:
                 await durably(f"{len(records)} records", lambda batch=records: store.put_records(batch))
             if latest:
@@ -113,6 +123,6 @@ def run_sink(settings: Settings, bootstrap: str, loglevel: str = "warning") -> N
 
     ensure_topics(settings, bootstrap)
     store = open_store(settings)
-    app = create_sink_app(settings, bootstrap, store)
+    app = create_sink_app(settings, load_pack(settings.rules), bootstrap, store)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=True)
     worker.execute_from_commandline()

@@ -3,7 +3,9 @@
 Events and ticks must have the same number of partitions: the worker's table is
 co-partitioned with both, and a case's ticks go to its events' partition.
 Records and rejections are keyed by case too, so a consumer sees a case's
-history in order.
+history in order.  The state table's changelog is created here as well (with
+Faust's name for it), so the worker and the sink, which reads it, agree on it
+whichever starts first.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import time
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from approval_monitor.settings import Settings
+from approval_monitor.settings import Settings, changelog_topic
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +29,7 @@ def topic_specs(settings: Settings) -> dict[str, int]:
         settings.ticks_topic: n,
         settings.records_topic: n,
         settings.rejected_topic: max(1, n // 2),
-        settings.cases_topic: n,
+        changelog_topic(settings): n,
     }
 
 
@@ -45,7 +47,7 @@ def ensure_topics(settings: Settings, bootstrap: str, timeout: float = 30.0) -> 
     try:
         specs = topic_specs(settings)
         existing = set(admin.list_topics())
-        compacted = {settings.cases_topic: {"cleanup.policy": "compact"}}  # only the latest document counts
+        compacted = {changelog_topic(settings): {"cleanup.policy": "compact"}}  # only a case's latest state counts
         missing = [
             NewTopic(
                 name, num_partitions=n, replication_factor=settings.replication, topic_configs=compacted.get(name, {})

@@ -32,7 +32,6 @@ class Names:
         self.ticks = f"t{tag}.ticks"
         self.records = f"t{tag}.records"
         self.rejected = f"t{tag}.rejected"
-        self.cases = f"t{tag}.cases"
         self.partitions = partitions
 
     def env(self, bootstrap: str, rules: Path, grace: int = 1) -> dict[str, str]:
@@ -45,7 +44,6 @@ class Names:
             "APPROVAL_MONITOR_TICKS_TOPIC": self.ticks,
             "APPROVAL_MONITOR_RECORDS_TOPIC": self.records,
             "APPROVAL_MONITOR_REJECTED_TOPIC": self.rejected,
-            "APPROVAL_MONITOR_CASES_TOPIC": self.cases,
             "APPROVAL_MONITOR_PARTITIONS": str(self.partitions),
             "APPROVAL_MONITOR_GRACE_SECONDS": str(grace),
         }
