@@ -44,6 +44,7 @@ from rules.events import Event, Rejection, parse_line
 from rules.live import on_event, on_tick
 from rules.pack import RulePack
 from rules.records import Record
+from streams.offsets import start_uncommitted_at_earliest
 
 log = logging.getLogger("approval_monitor.worker")
 
@@ -137,6 +138,7 @@ def create_app(settings: Settings, pack: RulePack, bootstrap: str) -> faust.App:
         key_type=bytes,  # bytes types make Faust pick the raw codec for the changelog too
         value_type=bytes,
     )
+    start_uncommitted_at_earliest(app, [settings.events_topic, settings.ticks_topic])
     timers = Timers()
     # Decoded states of recently touched cases.  This agent is each case's only
     # writer, so the cache is exact while partitions stay put; it is emptied on

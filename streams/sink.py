@@ -30,6 +30,7 @@ from rules.engine import Engine, state_from_json
 from rules.pack import RulePack, load_pack
 from rules.views import case_document
 from store.base import Store
+from streams.offsets import start_uncommitted_at_earliest
 
 log = logging.getLogger("approval_monitor.sink")
 
@@ -71,6 +72,7 @@ def create_sink_app(settings: Settings, pack: RulePack, bootstrap: str, store: S
     )
     raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
     source = app.topic(settings.records_topic, changelog_topic(settings), **raw)
+    start_uncommitted_at_earliest(app, [settings.records_topic, changelog_topic(settings)])
     engine = Engine(pack)
     stats = SinkStats()
     app.sink_stats = stats  # type: ignore[attr-defined]

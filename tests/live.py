@@ -96,11 +96,14 @@ class Worker:
                 self.proc.wait()
 
 
-def read_topic(bootstrap: str, topic: str, idle: float = 1.5) -> list[tuple[Any, int, int]]:
-    """Every message on ``topic`` so far: (value as JSON, partition, timestamp ms); no consumer group."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, consumer_timeout_ms=int(idle * 1000)
-    )
+def read_topic(bootstrap: str, topic: str, timeout: float = 20) -> list[tuple[Any, int, int]]:
+    """Every message on ``topic`` up to its end offsets now: (value as JSON, partition, timestamp ms).
+
+    Reads to the end offsets taken at the start rather than stopping at an idle
+    gap, so a slow fetch on a loaded machine cannot pass for the end of a topic.
+    No consumer group.
+    """
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     try:
         parts = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
@@ -108,7 +111,15 @@ def read_topic(bootstrap: str, topic: str, idle: float = 1.5) -> list[tuple[Any,
             return []
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
-        return [(orjson.loads(m.value), m.partition, m.timestamp) for m in consumer]
+        ends = consumer.end_offsets(tps)
+        out: list[tuple[Any, int, int]] = []
+        deadline = time.monotonic() + timeout
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{topic}: could not read to {ends} within {timeout}s")
+            for batch in consumer.poll(timeout_ms=500).values():
+                out.extend((orjson.loads(m.value), m.partition, m.timestamp) for m in batch)
+        return out
     finally:
         consumer.close()
 

@@ -73,12 +73,15 @@ class Feed:
         return [orjson.loads(x) for x in out.getvalue().splitlines()]
 
 
-def _check_exactly_once_by_id(got: list, expected: list[dict]) -> None:
+def _check_exactly_once_by_id(got: list, expected: list[dict], *workers: Worker) -> None:
     by_id: dict[str, list[dict]] = defaultdict(list)
     for rec, _, _ in got:
         by_id[rec["id"]].append(rec)
     want = {r["id"]: r for r in expected}
-    assert set(by_id) == set(want), f"missing {set(want) - set(by_id)}; unexpected {set(by_id) - set(want)}"
+    missing = sorted((want[i]["case_id"], want[i]["kind"], want[i]["at"]) for i in set(want) - set(by_id))
+    unexpected = sorted((by_id[i][0]["case_id"], by_id[i][0]["kind"]) for i in set(by_id) - set(want))
+    logs = "\n".join(w.tail(80) for w in workers)
+    assert not missing and not unexpected, f"missing {missing}\nunexpected {unexpected}\n{logs}"
     for rid, copies in by_id.items():  # a crash may repeat a record, never change it
         assert all(c == copies[0] for c in copies)
         assert (copies[0]["kind"], copies[0]["at"]) == (want[rid]["kind"], want[rid]["at"])
@@ -119,7 +122,7 @@ def test_sigkill_mid_stream_loses_nothing_and_timers_fire_on_time(kafka_bootstra
     got = wait_for(kafka_bootstrap, names.records, lambda rs: {r["id"] for r in rs} >= {e["id"] for e in expected})
     worker.kill(signal.SIGTERM)
     assert Counter(e["kind"] for e in expected)["overdue"] >= 10
-    _check_exactly_once_by_id(got, expected)
+    _check_exactly_once_by_id(got, expected, worker)
     # On time: a record whose instant came after the restarted worker was ready was raised within a second of
     # its instant plus the grace (Kafka's timestamp is when the worker produced it).
     late = [
@@ -162,7 +165,7 @@ def test_two_workers_share_partitions_and_one_takes_over_when_the_other_stops(
     expected = feed.expected(pack, int(time.time()) - GRACE - 1)
     got = wait_for(kafka_bootstrap, names.records, lambda rs: {r["id"] for r in rs} >= {e["id"] for e in expected})
     a.kill(signal.SIGTERM)
-    _check_exactly_once_by_id(got, expected)
+    _check_exactly_once_by_id(got, expected, a, b)
     taken_over = [rec for rec, p, ts in got if p in owned_by_b and ts / 1000 > stopped_at]
     assert taken_over, "no record of b's partitions was raised after b stopped"
     assert {rec["kind"] for rec in taken_over} >= {"overdue", "case_overdue"}
