@@ -175,7 +175,13 @@ def create_api(
             return problem(request, 503, "Not ready", f"the store does not answer: {e}")
         if not ok:
             return problem(request, 503, "Not ready", "the store does not answer")
-        return JSONResponse({"status": "ready", "store": "ok"})
+        kafka = "not configured"
+        if emitter is not None:
+            failed = await asyncio.to_thread(emitter.reachable)
+            if failed:
+                return problem(request, 503, "Not ready", f"Kafka does not answer ({failed}); HTTP ingest needs it")
+            kafka = "ok"
+        return JSONResponse({"status": "ready", "store": "ok", "kafka": kafka})
 
     @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
     async def metrics() -> Response:

@@ -15,9 +15,7 @@ Kafka is started from its jars (deploy/kafka.sh) unless KAFKA_BOOTSTRAP_SERVERS 
 
 from __future__ import annotations
 
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +29,9 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from live import Names, Worker  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+from brokers import kafka  # noqa: E402
 
 from approval_monitor.settings import Settings  # noqa: E402
 from approval_monitor.simulate import Scenario, simulate_lines  # noqa: E402
@@ -184,14 +185,7 @@ def main(
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="am-live-bench-") as tmp_s:
         tmp = Path(tmp_s)
-        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-        kafka_dir = tmp / "kafka"
-        if not bootstrap:
-            out = subprocess.run(
-                [str(ROOT / "deploy" / "kafka.sh"), "start", str(kafka_dir)], capture_output=True, text=True, check=True
-            )
-            bootstrap = out.stdout.strip().splitlines()[-1]
-        try:
+        with kafka(tmp) as bootstrap:
             sent, seconds, rss = throughput(bootstrap, events, tmp) if events else (0, 1.0, 0.0)
             print(
                 f"throughput: {sent:,} events in {seconds:.1f}s = {sent / seconds:,.0f} events/s "
@@ -209,9 +203,6 @@ def main(
                 f"{m['rss_open_mib']:.0f} MiB with {steps:,} open steps "
                 f"= {m['kib_per_step']:.2f} KiB per open step"
             )
-        finally:
-            if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-                subprocess.run([str(ROOT / "deploy" / "kafka.sh"), "stop", str(kafka_dir)], check=False)
 
 
 if __name__ == "__main__":

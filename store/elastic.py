@@ -310,6 +310,12 @@ class ElasticStore:
             out += [{"day": day, "kind": k["key"], "count": k["doc_count"]} for k in b["k"]["buckets"]]
         return sorted(out, key=lambda r: (r["day"], r["kind"]))
 
+    async def count(self) -> tuple[int, int]:
+        await self.refresh()
+        records = await self.es.count(index=self.records, ignore_unavailable=True)
+        cases = await self.es.count(index=self.cases, ignore_unavailable=True)
+        return int(records["count"]), int(cases["count"])
+
     async def ping(self) -> bool:
         return bool(await self.es.ping())
 

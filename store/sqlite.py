@@ -28,20 +28,50 @@ CREATE TABLE IF NOT EXISTS records (
     id TEXT PRIMARY KEY, kind TEXT NOT NULL, case_id TEXT NOT NULL, step TEXT, at INTEGER NOT NULL,
     agency_id TEXT NOT NULL, item_code TEXT NOT NULL, handler_id TEXT, points REAL NOT NULL, doc BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS records_at ON records (at DESC, id);
-CREATE INDEX IF NOT EXISTS records_agency_at ON records (agency_id, at DESC);
+DROP INDEX IF EXISTS records_at;
+DROP INDEX IF EXISTS records_agency_at;
+DROP INDEX IF EXISTS steps_completed;
+DROP INDEX IF EXISTS steps_open_deadline;
+DROP INDEX IF EXISTS cases_open_deadline;
+CREATE INDEX IF NOT EXISTS records_at_filters ON records (at DESC, id, kind, agency_id, item_code, handler_id, points);
+CREATE INDEX IF NOT EXISTS records_handler ON records (handler_id, at DESC, id);
 CREATE INDEX IF NOT EXISTS records_case ON records (case_id);
 CREATE TABLE IF NOT EXISTS cases (
     case_id TEXT PRIMARY KEY, agency_id TEXT NOT NULL, item_code TEXT NOT NULL, handler_id TEXT,
     status TEXT NOT NULL, submitted INTEGER NOT NULL, completed INTEGER, deadline INTEGER, doc BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS cases_open_deadline ON cases (deadline) WHERE completed IS NULL;
+CREATE INDEX IF NOT EXISTS cases_open_cover ON cases (deadline, case_id, agency_id, item_code, handler_id)
+    WHERE completed IS NULL;
 CREATE TABLE IF NOT EXISTS steps (
     case_id TEXT NOT NULL, step TEXT NOT NULL, agency_id TEXT NOT NULL, item_code TEXT NOT NULL, handler_id TEXT,
     started INTEGER NOT NULL, completed INTEGER, deadline INTEGER, limit_seconds INTEGER NOT NULL,
     PRIMARY KEY (case_id, step)
 );
-CREATE INDEX IF NOT EXISTS steps_open_deadline ON steps (deadline) WHERE completed IS NULL;
+CREATE INDEX IF NOT EXISTS steps_open_cover
+    ON steps (deadline, case_id, step, agency_id, item_code, handler_id, limit_seconds) WHERE completed IS NULL;
+CREATE INDEX IF NOT EXISTS steps_completed_cover ON steps (completed, agency_id, handler_id, deadline)
+    WHERE completed IS NOT NULL;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS agency_days (
+    day INTEGER NOT NULL, agency_id TEXT NOT NULL, kind TEXT NOT NULL, n INTEGER NOT NULL, points REAL NOT NULL,
+    PRIMARY KEY (day, agency_id, kind)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS handler_days (
+    day INTEGER NOT NULL, agency_id TEXT NOT NULL, handler_id TEXT NOT NULL, kind TEXT NOT NULL,
+    n INTEGER NOT NULL, points REAL NOT NULL, PRIMARY KEY (day, agency_id, handler_id, kind)
+) WITHOUT ROWID;
+"""
+
+# Day numbers of the roll-ups: floor((at + offset) / 86400), written so negative instants floor too.
+_DAY = "(({at} + {o}) - ((({at} + {o}) % 86400) + 86400) % 86400) / 86400"
+ROLLUP_TRIGGER = """
+CREATE TRIGGER records_rollup AFTER INSERT ON records BEGIN
+    INSERT INTO agency_days VALUES ({day}, NEW.agency_id, NEW.kind, 1, NEW.points)
+        ON CONFLICT DO UPDATE SET n = n + 1, points = points + excluded.points;
+    INSERT INTO handler_days SELECT {day}, NEW.agency_id, NEW.handler_id, NEW.kind, 1, NEW.points
+        WHERE NEW.handler_id IS NOT NULL
+        ON CONFLICT DO UPDATE SET n = n + 1, points = points + excluded.points;
+END;
 """
 
 
@@ -50,13 +80,19 @@ def _t(text: str | None) -> int | None:
 
 
 def _subtree(column: str, scope: str) -> tuple[str, list[Any]]:
-    prefix = scope.rstrip("/").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"({column} = ? OR {column} LIKE ? ESCAPE '\\')", [scope.rstrip("/"), prefix + "/%"]
+    """``scope`` and everything below it, as a range an index can serve: ids under ``a/b`` sort
+    between ``a/b/`` and ``a/b0`` (``0`` follows ``/`` in code-point order)."""
+    root = scope.rstrip("/")
+    return f"({column} = ? OR ({column} >= ? AND {column} < ?))", [root, root + "/", root + "0"]
 
 
 class SqliteStore:
-    def __init__(self, path: str | Path) -> None:
+    """``day_offset``: the UTC offset (seconds) of the days the roll-ups count in — the display offset,
+    so that scorecards and daily counts for whole local days read the roll-ups, not the records."""
+
+    def __init__(self, path: str | Path, day_offset: int = 0) -> None:
         self.path = Path(path)
+        self.day_offset = day_offset
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
 
@@ -73,9 +109,45 @@ class SqliteStore:
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA temp_store=MEMORY")  # GROUP BY and ORDER BY scratch space
+            db.execute("PRAGMA cache_size=-65536")  # 64 MiB of pages
+            db.execute("PRAGMA mmap_size=268435456")
             db.executescript(SCHEMA)
+            self._ensure_rollups(db)
             self._db = db
         return fn(self._db)
+
+    def _ensure_rollups(self, db: sqlite3.Connection) -> None:
+        """Per-day counts and points by agency and by official, kept by a trigger on every inserted
+        record (an ignored duplicate fires nothing); rebuilt when the file was made for another offset."""
+        row = db.execute("SELECT value FROM meta WHERE key = 'day_offset'").fetchone()
+        has_trigger = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'records_rollup'").fetchone()
+        if row is not None and int(row[0]) == self.day_offset and has_trigger:
+            return
+        o = self.day_offset
+        day = _DAY.format(at="at", o=o)
+        with db:
+            db.execute("DROP TRIGGER IF EXISTS records_rollup")
+            db.execute("DELETE FROM agency_days")
+            db.execute("DELETE FROM handler_days")
+            db.execute(
+                f"INSERT INTO agency_days SELECT {day} AS d, agency_id, kind, COUNT(*), SUM(points) FROM records "
+                "GROUP BY d, agency_id, kind"
+            )
+            db.execute(
+                f"INSERT INTO handler_days SELECT {day} AS d, agency_id, handler_id, kind, COUNT(*), SUM(points) "
+                "FROM records WHERE handler_id IS NOT NULL GROUP BY d, agency_id, handler_id, kind"
+            )
+            db.execute(ROLLUP_TRIGGER.format(day=_DAY.format(at="NEW.at", o=o)))
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('day_offset', ?)", (str(o),))
+
+    def _whole_days(self, since: int, until: int) -> tuple[int, int]:
+        """The local days [d0, d1) lying wholly inside [since, until); empty when d0 >= d1."""
+        o = self.day_offset
+        return -((-(since + o)) // 86400), (until + o) // 86400
+
+    def _day_start(self, d: int) -> int:
+        return d * 86400 - self.day_offset
 
     async def setup(self) -> None:
         await self._run(lambda db: None)
@@ -175,26 +247,30 @@ class SqliteStore:
                 filters.append(f"{column} = ?")
                 fargs.append(value)
         tail = "".join(f" AND {f}" for f in filters)
-        if not q.kinds or "step" in q.kinds:
-            parts.append(
-                "SELECT 'step' AS kind, case_id, step, agency_id, item_code, handler_id, deadline, limit_seconds "
-                f"FROM steps WHERE completed IS NULL AND deadline IS NOT NULL AND deadline < ?{tail}"
-            )
-            args += [now, *fargs]
-        if not q.kinds or "case" in q.kinds:
-            parts.append(
-                "SELECT 'case' AS kind, case_id, '' AS step, agency_id, item_code, handler_id, deadline, NULL "
-                f"FROM cases WHERE completed IS NULL AND deadline IS NOT NULL AND deadline < ?{tail}"
-            )
-            args += [now, *fargs]
-        if not parts:
-            return Page([])
-        outer = ""
+        after, cargs = "", []
         if q.cursor:
             deadline, case_id, step = decode_cursor(q.cursor)
-            outer = " WHERE (deadline > ? OR (deadline = ? AND (case_id > ? OR (case_id = ? AND step > ?))))"
-            args += [deadline, deadline, case_id, case_id, step]
-        sql = f"SELECT * FROM ({' UNION ALL '.join(parts)}){outer} ORDER BY deadline, case_id, step LIMIT ?"
+            after = " AND (deadline > ? OR (deadline = ? AND (case_id > ? OR (case_id = ? AND {step} > ?))))"
+            cargs = [deadline, deadline, case_id, case_id, step]
+        # Each part walks its covering index in page order and stops at the page size; the
+        # union then merges two short lists instead of sorting every overdue step.
+        if not q.kinds or "step" in q.kinds:
+            parts.append(
+                "SELECT * FROM (SELECT 'step' AS kind, case_id, step, agency_id, item_code, handler_id, deadline, "
+                "limit_seconds FROM steps WHERE completed IS NULL AND deadline IS NOT NULL AND deadline < ?"
+                f"{tail}{after.format(step='step')} ORDER BY deadline, case_id, step LIMIT ?)"
+            )
+            args += [now, *fargs, *cargs, q.limit + 1]
+        if not q.kinds or "case" in q.kinds:
+            parts.append(
+                "SELECT * FROM (SELECT 'case' AS kind, case_id, '' AS step, agency_id, item_code, handler_id, "
+                "deadline, NULL FROM cases WHERE completed IS NULL AND deadline IS NOT NULL AND deadline < ?"
+                f"{tail}{after.format(step=repr(''))} ORDER BY deadline, case_id LIMIT ?)"
+            )
+            args += [now, *fargs, *cargs, q.limit + 1]
+        if not parts:
+            return Page([])
+        sql = f"SELECT * FROM ({' UNION ALL '.join(parts)}) ORDER BY deadline, case_id, step LIMIT ?"
 
         def read(db: sqlite3.Connection) -> Page:
             rows = db.execute(sql, [*args, q.limit + 1]).fetchall()
@@ -211,24 +287,42 @@ class SqliteStore:
 
         return await self._run(read)
 
+    def _split(self, since: int, until: int) -> tuple[list[tuple[int, int]], tuple[int, int] | None]:
+        """[since, until) as raw ranges at its ragged ends plus the whole local days the roll-ups hold."""
+        d0, d1 = self._whole_days(since, until)
+        if d0 >= d1:
+            return [(since, until)], None
+        edges = [(since, self._day_start(d0)), (self._day_start(d1), until)]
+        return [(a, b) for a, b in edges if a < b], (d0, d1)
+
     async def scorecard(self, by: str, period: Period) -> list[dict[str, Any]]:
         column = {"agency": "agency_id", "handler": "handler_id"}[by]
+        table = {"agency": "agency_days", "handler": "handler_days"}[by]
         scope, sargs = ("1=1", []) if period.agency is None else _subtree("agency_id", period.agency)
-        rec_sql = (
+        raw_sql = (
             f"SELECT {column}, kind, COUNT(*), SUM(points) FROM records WHERE at >= ? AND at < ? AND {scope} "
             f"AND {column} IS NOT NULL GROUP BY {column}, kind"
+        )
+        roll_sql = (
+            f"SELECT {column}, kind, SUM(n), SUM(points) FROM {table} WHERE day >= ? AND day < ? AND {scope} "
+            f"GROUP BY {column}, kind"
         )
         step_sql = (
             f"SELECT {column}, COUNT(*), SUM(CASE WHEN deadline IS NULL OR completed <= deadline THEN 1 ELSE 0 END) "
             f"FROM steps WHERE completed >= ? AND completed < ? AND {scope} AND {column} IS NOT NULL GROUP BY {column}"
         )
+        edges, days = self._split(period.since, period.until)
+        queries = [(raw_sql, [a, b, *sargs]) for a, b in edges]
+        if days is not None:
+            queries.append((roll_sql, [*days, *sargs]))
 
         def read(db: sqlite3.Connection) -> list[dict[str, Any]]:
             cards: dict[str, dict[str, Any]] = {}
-            for key, kind, n, pts in db.execute(rec_sql, [period.since, period.until, *sargs]):
-                card = cards.setdefault(key, empty_card(key))
-                card["counts"][kind] = n
-                card["points"] += pts or 0
+            for sql, args in queries:
+                for key, kind, n, pts in db.execute(sql, args):
+                    card = cards.setdefault(key, empty_card(key))
+                    card["counts"][kind] = card["counts"].get(kind, 0) + n
+                    card["points"] += pts or 0
             for key, done, on_time in db.execute(step_sql, [period.since, period.until, *sargs]):
                 card = cards.setdefault(key, empty_card(key))
                 card["steps_completed"], card["steps_on_time"] = done, on_time
@@ -238,14 +332,37 @@ class SqliteStore:
 
     async def daily(self, period: Period, utc_offset: int) -> list[dict[str, Any]]:
         scope, sargs = ("1=1", []) if period.agency is None else _subtree("agency_id", period.agency)
-        sql = (
+        raw_sql = (
             "SELECT (at + ?) / 86400 AS d, kind, COUNT(*) FROM records "
-            f"WHERE at >= ? AND at < ? AND {scope} GROUP BY d, kind ORDER BY d, kind"
+            f"WHERE at >= ? AND at < ? AND {scope} GROUP BY d, kind"
         )
+        if utc_offset == self.day_offset:
+            edges, days = self._split(period.since, period.until)
+        else:  # the roll-ups count other days: every record is read
+            edges, days = [(period.since, period.until)], None
+        queries = [(raw_sql, [utc_offset, a, b, *sargs]) for a, b in edges]
+        if days is not None:
+            queries.append(
+                (f"SELECT day, kind, SUM(n) FROM agency_days WHERE day >= ? AND day < ? AND {scope} GROUP BY day, kind",
+                 [*days, *sargs])
+            )  # fmt: skip
 
         def read(db: sqlite3.Connection) -> list[dict[str, Any]]:
-            rows = db.execute(sql, [utc_offset, period.since, period.until, *sargs]).fetchall()
-            return [{"day": format_instant(d * 86400)[:10], "kind": k, "count": n} for d, k, n in rows]
+            counts: dict[tuple[int, str], int] = {}
+            for sql, args in queries:
+                for d, k, n in db.execute(sql, args):
+                    counts[(d, k)] = counts.get((d, k), 0) + n
+            return [
+                {"day": format_instant(d * 86400)[:10], "kind": k, "count": n} for (d, k), n in sorted(counts.items())
+            ]
+
+        return await self._run(read)
+
+    async def count(self) -> tuple[int, int]:
+        def read(db: sqlite3.Connection) -> tuple[int, int]:
+            (records,) = db.execute("SELECT COUNT(*) FROM records").fetchone()
+            (cases,) = db.execute("SELECT COUNT(*) FROM cases").fetchone()
+            return records, cases
 
         return await self._run(read)
 

@@ -14,6 +14,7 @@ since it hangs against the embedded broker.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +50,7 @@ class Emitter:
     ) -> None:
         self.topic = topic
         self.timeout = timeout
+        self.bootstrap_servers = bootstrap_servers
         self.producer = KafkaProducer(
             bootstrap_servers=bootstrap_servers,
             client_id=client_id,
@@ -82,6 +84,18 @@ class Emitter:
                 continue
             sent.ok, sent.partition, sent.offset = True, meta.partition, meta.offset
         return results
+
+    def reachable(self, timeout: float = 2.0) -> str | None:
+        """None when a bootstrap broker accepts a connection now; else what failed, for a readiness probe."""
+        errors = []
+        for server in self.bootstrap_servers.split(","):
+            host, _, port = server.strip().rpartition(":")
+            try:
+                with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+                    return None
+            except (OSError, ValueError) as e:
+                errors.append(f"{server.strip()}: {e}")
+        return "; ".join(errors)
 
     def send(self, obj: Any) -> Sent:
         return self.send_many([obj])[0]

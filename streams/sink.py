@@ -40,7 +40,7 @@ def open_store(settings: Settings) -> Store:
     if url.startswith("sqlite:///"):
         from store.sqlite import SqliteStore
 
-        return SqliteStore(url.removeprefix("sqlite:///"))
+        return SqliteStore(url.removeprefix("sqlite:///"), day_offset=int(settings.display_utc_offset_hours * 3600))
     if url.startswith(("http://", "https://")):
         from store.elastic import ElasticStore
 

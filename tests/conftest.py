@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -107,8 +108,18 @@ def elastic_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def start_noida(port: int, data: Path, log: Any) -> subprocess.Popen[bytes]:
     """noida-db's Elasticsearch endpoint, in a process group of its own: its console script forks the real binary."""
+    beside = Path(sys.executable).parent / "noida-db"  # the venv's console script, on PATH or not
     return subprocess.Popen(
-        ["noida-db", "start", "--only", "elasticsearch", "--elasticsearch-port", str(port), "--data-dir", str(data)],
+        [
+            str(beside) if beside.exists() else "noida-db",
+            "start",
+            "--only",
+            "elasticsearch",
+            "--elasticsearch-port",
+            str(port),
+            "--data-dir",
+            str(data),
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,

@@ -131,6 +131,19 @@ def test_health_readiness_metrics_and_openapi(client: TestClient) -> None:
     assert {"/v1/overdue", "/v1/records", "/v1/cases/{case_id}", "/v1/scorecards/agencies"} <= set(spec["paths"])
 
 
+def test_readiness_fails_when_kafka_does_not_answer(tmp_path: Path) -> None:
+    from approval_monitor.embedded import free_port
+    from streams.emitter import Emitter
+
+    dead = Emitter.__new__(Emitter)  # unit: only the probe is exercised, against a port nobody listens on
+    dead.bootstrap_servers = f"127.0.0.1:{free_port()}"
+    app = create_api(SqliteStore(tmp_path / "m.db"), Keyring(list(KEYS.values())), bands=[0, 5, 15, 30], emitter=dead)
+    with TestClient(app) as c:
+        res = c.get("/readyz")
+    assert res.status_code == 503
+    assert "Kafka does not answer" in res.json()["detail"] and dead.bootstrap_servers in res.json()["detail"]
+
+
 @pytest.mark.kafka
 def test_http_ingest_sends_what_the_emitter_sends(kafka_bootstrap: str, tmp_path: Path) -> None:
     from live import Names, read_topic
@@ -167,6 +180,9 @@ def test_http_ingest_sends_what_the_emitter_sends(kafka_bootstrap: str, tmp_path
         assert not res["ok"] and res["code"] == "out_of_scope"
     with TestClient(no_kafka) as c:
         assert c.post("/v1/events", json=[good], headers=AUTH["ingest"]).status_code == 503
+        assert c.get("/readyz").json()["kafka"] == "not configured"
+    with TestClient(app) as c:
+        assert c.get("/readyz").json() == {"status": "ready", "store": "ok", "kafka": "ok"}
     ((msg, _, _),) = [m for m in read_topic(kafka_bootstrap, names.events)]
     assert msg == good
     with Emitter(kafka_bootstrap, names.events + ".b") as e:  # the Kafka path writes the very same bytes
