@@ -327,15 +327,12 @@ async def _csv(store: Store, q: RecordQuery) -> AsyncIterator[bytes]:
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(CSV_COLUMNS)
-    cursor = q.cursor
-    while True:
-        page = await store.search_records(RecordQuery(q.kinds, q.agency, q.item_code, q.handler_id, q.case_id,
-                                                      q.since, q.until, 1000, cursor))  # fmt: skip
-        for r in page.items:
-            writer.writerow([r.get(c) for c in CSV_COLUMNS])
-        yield buf.getvalue().encode()
-        buf.seek(0)
-        buf.truncate()
-        if page.next_cursor is None:
-            return
-        cursor = page.next_cursor
+    n = 0
+    async for r in store.export_records(q):
+        writer.writerow([r.get(c) for c in CSV_COLUMNS])
+        n += 1
+        if n % 1000 == 0:
+            yield buf.getvalue().encode()
+            buf.seek(0)
+            buf.truncate()
+    yield buf.getvalue().encode()

@@ -92,7 +92,7 @@ def main(
 ) -> None:
     records, states = history(cases)
     print(f"{len(records):,} records, {len(states):,} case states")
-    with tempfile.TemporaryDirectory(prefix="am-sink-bench-") as tmp_:
+    with tempfile.TemporaryDirectory(prefix="am-sink-bench-", ignore_cleanup_errors=True) as tmp_:
         tmp = Path(tmp_)
         with kafka(tmp) as bootstrap:
             run(bootstrap, tmp, store, records, states)
@@ -108,7 +108,8 @@ def run(
         store_url = os.environ.get("ELASTICSEARCH_URL", "")
         if not store_url:
             port = free_port()
-            noida = start_noida(port, tmp, open(tmp / "noida.log", "wb"))  # noqa: SIM115
+            (tmp / "es").mkdir()
+            noida = start_noida(port, tmp / "es", open(tmp / "noida.log", "wb"))  # noqa: SIM115
             store_url = f"http://127.0.0.1:{port}"
             wait_http(store_url)
         prefix = f"bench{int(time.time())}"

@@ -17,7 +17,8 @@ Conventions shared by every backend:
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -68,6 +69,18 @@ def decode_cursor(cursor: str) -> list[Any]:
     return values
 
 
+async def paged_export(store: Store, q: RecordQuery, page: int = 1000) -> AsyncIterator[dict[str, Any]]:
+    """An export as consecutive cursor pages: exact for immutable records sorted by (at, id)."""
+    cursor = q.cursor
+    while True:
+        got = await store.search_records(dataclasses.replace(q, limit=page, cursor=cursor))
+        for r in got.items:
+            yield r
+        if got.next_cursor is None:
+            return
+        cursor = got.next_cursor
+
+
 def empty_card(key: str) -> dict[str, Any]:
     """A scorecard before anything is counted; every backend fills this shape."""
     return {"key": key, "points": 0.0, "counts": {}, "steps_completed": 0, "steps_on_time": 0}
@@ -106,6 +119,11 @@ class Store(Protocol):
 
     async def search_records(self, query: RecordQuery) -> Page:
         """Newest first (``at`` descending, then ``id``)."""
+        ...
+
+    def export_records(self, query: RecordQuery, page: int = 1000) -> AsyncIterator[dict[str, Any]]:
+        """Every record matching ``query`` (after ``query.cursor``), in ``search_records`` order, for
+        exports of any size; Elasticsearch reads one point in time."""
         ...
 
     async def overdue(self, query: OverdueQuery, now: int) -> Page:

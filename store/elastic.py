@@ -23,7 +23,7 @@ dates there).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from elasticsearch import AsyncElasticsearch, NotFoundError
@@ -198,7 +198,7 @@ class ElasticStore:
         doc["records"] = [_record(h["_source"]) for h in res["hits"]["hits"]]
         return doc
 
-    async def search_records(self, q: RecordQuery) -> Page:
+    def _records_query(self, q: RecordQuery) -> dict[str, Any]:
         filters: list[dict[str, Any]] = []
         if q.kinds:
             filters.append({"terms": {"kind": list(q.kinds)}})
@@ -214,11 +214,10 @@ class ElasticStore:
             span["lt"] = q.until
         if span:
             filters.append({"range": {"at_epoch": span}})
-        body: dict[str, Any] = {
-            "query": {"bool": {"filter": filters}},
-            "sort": [{"at_epoch": "desc"}, {"id": "asc"}],
-            "size": q.limit + 1,
-        }
+        return {"bool": {"filter": filters}}
+
+    async def search_records(self, q: RecordQuery) -> Page:
+        body: dict[str, Any] = {"query": self._records_query(q), "sort": RECORD_SORT, "size": q.limit + 1}
         if q.cursor:
             body["search_after"] = decode_cursor(q.cursor)  # the engine's own sort values, given back verbatim
         try:
@@ -230,6 +229,38 @@ class ElasticStore:
         hits = hits[: q.limit]
         cursor = encode_cursor(hits[-1]["sort"]) if more and hits else None
         return Page([_record(h["_source"]) for h in hits], cursor)
+
+    async def export_records(self, q: RecordQuery, page: int = 1000) -> AsyncIterator[dict[str, Any]]:
+        """Every matching record as of the moment the export starts: a point in time, paged with
+        ``search_after`` (``from`` stops at 10,000), closed however the export ends."""
+        query = self._records_query(q)
+        if q.cursor:  # resume after a page the caller has: (at, id) strictly later in the sort order
+            at, rid = decode_cursor(q.cursor)
+            later = [{"range": {"at_epoch": {"lt": at}}},
+                     {"bool": {"filter": [{"term": {"at_epoch": at}}, {"range": {"id": {"gt": rid}}}]}}]  # fmt: skip
+            query["bool"]["filter"].append({"bool": {"should": later, "minimum_should_match": 1}})
+        try:
+            pit = await self.es.open_point_in_time(index=self.records, keep_alive="2m")
+        except NotFoundError:
+            return
+        pit_id = pit["id"]
+        try:
+            after = None
+            while True:
+                body: dict[str, Any] = {"query": query, "sort": RECORD_SORT, "size": page,
+                                        "pit": {"id": pit_id, "keep_alive": "2m"}}  # fmt: skip
+                if after is not None:
+                    body["search_after"] = after
+                res = await self.es.search(**body)
+                pit_id = res.get("pit_id", pit_id)
+                hits = res["hits"]["hits"]
+                for h in hits:
+                    yield _record(h["_source"])
+                if len(hits) < page:
+                    return
+                after = hits[-1]["sort"]
+        finally:
+            await self.es.close_point_in_time(id=pit_id)
 
     async def overdue(self, q: OverdueQuery, now: int) -> Page:
         filters: list[dict[str, Any]] = [{"term": {"open": True}}, {"range": {"deadline_epoch": {"lt": now}}}]
@@ -321,6 +352,9 @@ class ElasticStore:
 
     async def close(self) -> None:
         await self.es.close()
+
+
+RECORD_SORT = [{"at_epoch": "desc"}, {"id": "asc"}]
 
 
 def _record(source: dict[str, Any]) -> dict[str, Any]:

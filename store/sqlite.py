@@ -12,14 +12,23 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
 
 from rules.timeutil import format_instant, parse_instant
-from store.base import OverdueQuery, Page, Period, RecordQuery, decode_cursor, empty_card, encode_cursor
+from store.base import (
+    OverdueQuery,
+    Page,
+    Period,
+    RecordQuery,
+    decode_cursor,
+    empty_card,
+    encode_cursor,
+    paged_export,
+)
 
 T = TypeVar("T")
 
@@ -56,6 +65,10 @@ CREATE TABLE IF NOT EXISTS agency_days (
     day INTEGER NOT NULL, agency_id TEXT NOT NULL, kind TEXT NOT NULL, n INTEGER NOT NULL, points REAL NOT NULL,
     PRIMARY KEY (day, agency_id, kind)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS step_days (
+    day INTEGER NOT NULL, agency_id TEXT NOT NULL, handler_id TEXT NOT NULL, done INTEGER NOT NULL,
+    on_time INTEGER NOT NULL, PRIMARY KEY (day, agency_id, handler_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS handler_days (
     day INTEGER NOT NULL, agency_id TEXT NOT NULL, handler_id TEXT NOT NULL, kind TEXT NOT NULL,
     n INTEGER NOT NULL, points REAL NOT NULL, PRIMARY KEY (day, agency_id, handler_id, kind)
@@ -72,7 +85,17 @@ CREATE TRIGGER records_rollup AFTER INSERT ON records BEGIN
         WHERE NEW.handler_id IS NOT NULL
         ON CONFLICT DO UPDATE SET n = n + 1, points = points + excluded.points;
 END;
+CREATE TRIGGER steps_rollup_in AFTER INSERT ON steps WHEN NEW.completed IS NOT NULL BEGIN
+    INSERT INTO step_days VALUES ({done_new}, NEW.agency_id, COALESCE(NEW.handler_id, ''), 1, {on_time_new})
+        ON CONFLICT DO UPDATE SET done = done + 1, on_time = on_time + excluded.on_time;
+END;
+CREATE TRIGGER steps_rollup_out AFTER DELETE ON steps WHEN OLD.completed IS NOT NULL BEGIN
+    UPDATE step_days SET done = done - 1, on_time = on_time - {on_time_old}
+        WHERE day = {done_old} AND agency_id = OLD.agency_id AND handler_id = COALESCE(OLD.handler_id, '');
+END;
 """
+# A step is on time when it has no deadline or completed at or before it.
+_ON_TIME = "(CASE WHEN {s}.deadline IS NULL OR {s}.completed <= {s}.deadline THEN 1 ELSE 0 END)"
 
 
 def _t(text: str | None) -> int | None:
@@ -121,15 +144,16 @@ class SqliteStore:
         """Per-day counts and points by agency and by official, kept by a trigger on every inserted
         record (an ignored duplicate fires nothing); rebuilt when the file was made for another offset."""
         row = db.execute("SELECT value FROM meta WHERE key = 'day_offset'").fetchone()
-        has_trigger = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'records_rollup'").fetchone()
+        has_trigger = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'steps_rollup_out'").fetchone()
         if row is not None and int(row[0]) == self.day_offset and has_trigger:
             return
         o = self.day_offset
         day = _DAY.format(at="at", o=o)
         with db:
-            db.execute("DROP TRIGGER IF EXISTS records_rollup")
-            db.execute("DELETE FROM agency_days")
-            db.execute("DELETE FROM handler_days")
+            for name in ("records_rollup", "steps_rollup_in", "steps_rollup_out"):
+                db.execute(f"DROP TRIGGER IF EXISTS {name}")
+            for table in ("agency_days", "handler_days", "step_days"):
+                db.execute(f"DELETE FROM {table}")
             db.execute(
                 f"INSERT INTO agency_days SELECT {day} AS d, agency_id, kind, COUNT(*), SUM(points) FROM records "
                 "GROUP BY d, agency_id, kind"
@@ -138,7 +162,20 @@ class SqliteStore:
                 f"INSERT INTO handler_days SELECT {day} AS d, agency_id, handler_id, kind, COUNT(*), SUM(points) "
                 "FROM records WHERE handler_id IS NOT NULL GROUP BY d, agency_id, handler_id, kind"
             )
-            db.execute(ROLLUP_TRIGGER.format(day=_DAY.format(at="NEW.at", o=o)))
+            done = _DAY.format(at="completed", o=o)
+            db.execute(
+                f"INSERT INTO step_days SELECT {done} AS d, agency_id, COALESCE(handler_id, '') AS h, COUNT(*), "
+                f"SUM({_ON_TIME.format(s='steps')}) FROM steps WHERE completed IS NOT NULL GROUP BY d, agency_id, h"
+            )
+            db.executescript(
+                ROLLUP_TRIGGER.format(
+                    day=_DAY.format(at="NEW.at", o=o),
+                    done_new=_DAY.format(at="NEW.completed", o=o),
+                    done_old=_DAY.format(at="OLD.completed", o=o),
+                    on_time_new=_ON_TIME.format(s="NEW"),
+                    on_time_old=_ON_TIME.format(s="OLD"),
+                )
+            )
             db.execute("INSERT OR REPLACE INTO meta VALUES ('day_offset', ?)", (str(o),))
 
     def _whole_days(self, since: int, until: int) -> tuple[int, int]:
@@ -235,6 +272,9 @@ class SqliteStore:
 
         return await self._run(read)
 
+    def export_records(self, q: RecordQuery, page: int = 1000) -> AsyncIterator[dict[str, Any]]:
+        return paged_export(self, q, page)
+
     async def overdue(self, q: OverdueQuery, now: int) -> Page:
         parts, args = [], []
         filters, fargs = [], []
@@ -308,13 +348,19 @@ class SqliteStore:
             f"GROUP BY {column}, kind"
         )
         step_sql = (
-            f"SELECT {column}, COUNT(*), SUM(CASE WHEN deadline IS NULL OR completed <= deadline THEN 1 ELSE 0 END) "
+            f"SELECT {column}, COUNT(*), SUM({_ON_TIME.format(s='steps')}) "
             f"FROM steps WHERE completed >= ? AND completed < ? AND {scope} AND {column} IS NOT NULL GROUP BY {column}"
+        )
+        step_roll_sql = (
+            f"SELECT {column}, SUM(done), SUM(on_time) FROM step_days WHERE day >= ? AND day < ? AND {scope} "
+            f"AND {column} != '' GROUP BY {column} HAVING SUM(done) > 0"
         )
         edges, days = self._split(period.since, period.until)
         queries = [(raw_sql, [a, b, *sargs]) for a, b in edges]
+        step_queries = [(step_sql, [a, b, *sargs]) for a, b in edges]
         if days is not None:
             queries.append((roll_sql, [*days, *sargs]))
+            step_queries.append((step_roll_sql, [*days, *sargs]))
 
         def read(db: sqlite3.Connection) -> list[dict[str, Any]]:
             cards: dict[str, dict[str, Any]] = {}
@@ -323,9 +369,11 @@ class SqliteStore:
                     card = cards.setdefault(key, empty_card(key))
                     card["counts"][kind] = card["counts"].get(kind, 0) + n
                     card["points"] += pts or 0
-            for key, done, on_time in db.execute(step_sql, [period.since, period.until, *sargs]):
-                card = cards.setdefault(key, empty_card(key))
-                card["steps_completed"], card["steps_on_time"] = done, on_time
+            for sql, args in step_queries:
+                for key, done, on_time in db.execute(sql, args):
+                    card = cards.setdefault(key, empty_card(key))
+                    card["steps_completed"] += done
+                    card["steps_on_time"] += on_time
             return [cards[k] for k in sorted(cards)]
 
         return await self._run(read)
