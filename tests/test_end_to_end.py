@@ -1,0 +1,140 @@
+"""An agency system that cannot speak Kafka, end to end: events in through ``POST /v1/events``, judged by
+the worker, indexed by the sink, and read back through the API — and what the API says equals replay.
+
+The history lies months in the past, so every level instant of every clock has
+passed: the live pipeline raises each record as the events arrive, and the
+answers are fixed — replay as of now must give the same records, timelines and
+overdue list.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from conftest import SAMPLE_PACK
+from fastapi.testclient import TestClient
+from live import Names, Worker
+from test_api import AUTH, KEYS
+
+from api.app import create_api
+from api.auth import Keyring
+from approval_monitor.simulate import Scenario, simulate_lines
+from rules.engine import Engine
+from rules.events import Event, parse_line
+from rules.pack import load_pack
+from rules.records import Record
+from rules.replay import Replayer
+from rules.views import case_document
+from store.sqlite import SqliteStore
+from streams.emitter import Emitter
+
+pytestmark = pytest.mark.kafka
+
+
+def _past_history(now: int) -> list[dict[str, Any]]:
+    """Thirty cases submitted four months ago, a third abandoned mid-way; events in application order."""
+    pack = load_pack(SAMPLE_PACK)
+    scenario = Scenario(cases=30, start=now - 120 * 86400, seed=21, noise=0.0, abandon=0.35, case_prefix="E")
+    keyed = []
+    for i, line in enumerate(simulate_lines(pack, scenario)):
+        got = parse_line(line, i)
+        assert isinstance(got, Event)
+        keyed.append(((got.t, i), orjson.loads(line)))
+    keyed.sort(key=lambda kv: kv[0])
+    assert keyed[-1][0][0] < now - 30 * 86400  # every clock long past its last level
+    return [obj for _, obj in keyed]
+
+
+def _replayed(objs: list[dict[str, Any]], now: int) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    pack = load_pack(SAMPLE_PACK)
+    events = [got for i, o in enumerate(objs) if isinstance(got := parse_line(orjson.dumps(o), i), Event)]
+    records: list[dict[str, Any]] = []
+    rp = Replayer(Engine(pack), lambda o: records.append(o.to_json()) if isinstance(o, Record) else None, 10**9)
+    rp.run(events, now)
+    docs = {cid: d for cid, st in rp.cases.items() if (d := case_document(st, now)) is not None}
+    return records, docs
+
+
+def _content(r: dict[str, Any]) -> tuple[Any, ...]:
+    """A record without its id: a re-raise after a revocation carries a new id for the same content."""
+    return (r["case_id"], r["kind"], r["step"] or "", r["at"], r["points"])
+
+
+def _pages(client: TestClient, path: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        sep = "&" if "?" in path else "?"
+        res = client.get(path + (f"{sep}cursor={cursor}" if cursor else ""), headers=AUTH["sup"])
+        assert res.status_code == 200, res.text
+        body = res.json()
+        items += body["items"]
+        cursor = body["next_cursor"]
+        if not cursor:
+            return items
+
+
+def test_events_posted_over_http_come_back_as_records_timelines_and_the_overdue_list_replay_gives(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    now = int(time.time())
+    objs = _past_history(now)
+    names = Names(partitions=4)
+    db = tmp_path / "monitor.db"
+    env = {**names.env(kafka_bootstrap, SAMPLE_PACK), "APPROVAL_MONITOR_STORE_URL": f"sqlite:///{db}"}
+    worker = Worker(env, tmp_path / "worker.log").start()
+    sink = Worker(env, tmp_path / "sink.log").start("sink")
+    api = create_api(SqliteStore(db), Keyring(list(KEYS.values())), bands=[0, 5, 15, 30],
+                     emitter=Emitter(kafka_bootstrap, names.events))  # fmt: skip
+    try:
+        worker.wait_ready()
+        with TestClient(api) as client:
+            for i in range(0, len(objs), 200):  # batches, as an agency system would send them
+                res = client.post("/v1/events", json=objs[i : i + 200], headers=AUTH["ingest"])
+                assert res.status_code == 200 and all(r["ok"] for r in res.json()), res.text
+            expected, docs = _replayed(objs, now)
+            assert {r["kind"] for r in expected} >= {"overdue", "case_overdue"}
+            deadline = time.monotonic() + 90
+            got: list[dict[str, Any]] = []
+            while time.monotonic() < deadline:
+                got = _pages(client, "/v1/records?limit=500")
+                revoked_ = {r["revokes"] for r in got if r["kind"] == "revocation"}
+                if len([r for r in got if r["kind"] != "revocation" and r["id"] not in revoked_]) >= len(expected):
+                    break
+                time.sleep(1)
+            # Months late by the wall clock, each event lets the worker raise every level of the clocks it
+            # leaves running, before the next event of the case arrives; that event then revokes what it
+            # disproves (contract §6).  Net of revocations, live must say exactly what replay says.
+            revocations = [r for r in got if r["kind"] == "revocation"]
+            revoked = {r["revokes"] for r in revocations}
+            assert revoked <= {r["id"] for r in got}, "a revocation names a record that was never raised"
+            assert len(revoked) == len(revocations), "a record was revoked twice"
+            net = sorted(_content(r) for r in got if r["kind"] != "revocation" and r["id"] not in revoked)
+            assert net == sorted(_content(r) for r in expected), sink.tail()
+            assert len({r["id"] for r in got}) == len(got)  # no duplicates
+
+            case_id = next(r["case_id"] for r in expected if r["kind"] == "overdue")
+            timeline = client.get(f"/v1/cases/{case_id}", headers=AUTH["sup"]).json()
+            want = docs[case_id]
+            assert [(s["step"], s["deadline"], s["status"]) for s in timeline["steps"]] == [
+                (s["step"], s["deadline"], s["status"]) for s in want["steps"]
+            ]
+            assert {r["id"] for r in timeline["records"]} == {r["id"] for r in got if r["case_id"] == case_id}
+
+            time.sleep(1)  # the sink's latest case documents
+            overdue = _pages(client, "/v1/overdue?limit=7")
+            want_overdue = {(cid, s["step"]) for cid, d in docs.items() for s in d["steps"] if s["status"] == "overdue"}
+            want_overdue |= {(cid, None) for cid, d in docs.items() if d["status"] == "overdue"}
+            assert want_overdue, "the history should leave overdue work"
+            assert {(o["case_id"], o["step"]) for o in overdue} == want_overdue
+            assert [o["overdue_seconds"] for o in overdue] == sorted(
+                (o["overdue_seconds"] for o in overdue), reverse=True
+            )
+    finally:
+        worker.kill(signal.SIGTERM)
+        sink.kill(signal.SIGTERM)
