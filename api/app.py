@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import Body, Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
@@ -25,6 +26,7 @@ from pydantic import BaseModel
 from api.auth import READ_ROLES, Caller, Keyring, narrow
 from rules.timeutil import TimestampError, parse_instant
 from store.base import OverdueQuery, Period, RecordQuery, Store, decode_cursor, in_subtree
+from streams.alerts import decode_position
 
 COLOURS = ("green", "blue", "yellow", "orange", "red")
 RECORD_KINDS = ("reminder", "warning", "overdue", "case_overdue", "procedure", "fee", "suspension", "revocation")
@@ -93,6 +95,8 @@ def create_api(
     bands: list[float],
     utc_offset_hours: float = 8.0,
     emitter: Any = None,  # streams.emitter.Emitter; None: the HTTP ingest answers 503
+    feed: Any = None,  # streams.alerts.RecordFeed; None: the alert stream answers 503
+    heartbeat_seconds: float = 15.0,
 ) -> FastAPI:
     app = FastAPI(
         title="approval-monitor",
@@ -285,6 +289,66 @@ def create_api(
         start, end = _instant(since, "since"), _instant(until, "until")
         assert start is not None and end is not None
         return await store.daily(Period(start, end, scoped(who, agency)), int(utc_offset_hours * 3600))
+
+    @app.get(
+        "/v1/alerts/stream",
+        tags=["alerts"],
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}}, 503: {"model": ProblemModel}},
+    )
+    async def alert_stream(
+        request: Request,
+        who: Annotated[Caller, Depends(reader)],
+        kind: Annotated[list[str] | None, Query(description="record kinds; repeat for several")] = None,
+        agency: Annotated[str | None, Query(description="agency subtree")] = None,
+        item_code: str | None = None,
+        last_event_id: Annotated[str | None, Header(description="resume after this event id")] = None,
+    ) -> Response:
+        """Records as they are raised, as server-sent events (`event: record`, the record as JSON in `data`).
+
+        Each event's `id` is the stream position after it; reconnect with `Last-Event-ID` (browsers do so
+        by themselves) to resume exactly there: no record missed, none twice.  Without it the stream starts
+        now.  Same filters and scopes as `/v1/records`; a comment line every 15 s keeps proxies open."""
+        if feed is None:
+            raise Problem(503, "Not available", "the alert stream needs Kafka: set KAFKA_BOOTSTRAP_SERVERS")
+        kinds = set(kind or ())
+        unknown = kinds - set(RECORD_KINDS)
+        if unknown:
+            raise Problem(422, "Bad parameter", f"`kind` {sorted(unknown)} unknown; use one of {list(RECORD_KINDS)}")
+        scope = scoped(who, agency)
+        try:
+            resume = decode_position(last_event_id) if last_event_id else None
+        except ValueError as e:
+            raise Problem(400, "Bad header", str(e)) from None
+
+        def wanted(r: dict[str, Any]) -> bool:
+            return (
+                (not kinds or r.get("kind") in kinds)
+                and in_subtree(r.get("agency_id", ""), scope)
+                and (item_code is None or r.get("item_code") == item_code)
+            )
+
+        async def events() -> AsyncIterator[bytes]:
+            sent: str | None = None
+            last_beat = 0.0
+            async for position, record in feed.follow(resume):
+                if record is not None:
+                    if wanted(record):
+                        sent, last_beat = position, time.monotonic()
+                        yield b"id: " + position.encode() + b"\nevent: record\ndata: " + orjson.dumps(record) + b"\n\n"
+                    continue
+                if sent is None or time.monotonic() - last_beat >= heartbeat_seconds:
+                    # A comment keeps proxies from closing the connection; an id-only message (it dispatches
+                    # no event) moves the client's resume point, first to where this stream starts, later
+                    # past records it was not sent.
+                    beat = b": keep-alive\n"
+                    if position != sent:
+                        beat, sent = beat + b"id: " + position.encode() + b"\n", position
+                    yield beat + b"\n"
+                    last_beat = time.monotonic()
+
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
 
     @app.post(
         "/v1/events", tags=["ingest"], response_model=list[IngestResult], responses={503: {"model": ProblemModel}}

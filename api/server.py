@@ -11,18 +11,20 @@ from approval_monitor.settings import Settings
 
 
 def build(settings: Settings) -> FastAPI:
+    from streams.alerts import RecordFeed
     from streams.emitter import Emitter
     from streams.sink import open_store
 
-    emitter = (
-        Emitter(settings.kafka_bootstrap_servers, settings.events_topic) if settings.kafka_bootstrap_servers else None
-    )
+    bootstrap = settings.kafka_bootstrap_servers
+    emitter = Emitter(bootstrap, settings.events_topic) if bootstrap else None
+    feed = RecordFeed(bootstrap, settings.records_topic) if bootstrap else None
     return create_api(
         open_store(settings),
         Keyring(settings.api_keys),
         bands=settings.score_bands,
         utc_offset_hours=settings.display_utc_offset_hours,
         emitter=emitter,
+        feed=feed,
     )
 
 
