@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     batch_max: int = Field(500, ge=1, description="Most events a worker judges before making them durable together.")
     batch_seconds: float = Field(0.05, gt=0, description="Longest a worker waits to fill a batch.")
     state_cache: int = Field(20_000, ge=0, description="Decoded case states a worker keeps in memory (LRU).")
+    metrics_port: int = Field(
+        0, ge=0, le=65535, description="Port of the worker's or sink's Prometheus /metrics; 0 serves none."
+    )
     session_timeout_seconds: float = Field(
         10.0, ge=6, description="How long a silent worker keeps its partitions before the others take them over."
     )

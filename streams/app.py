@@ -44,6 +44,7 @@ from rules.events import Event, Rejection, parse_line
 from rules.live import on_event, on_tick
 from rules.pack import RulePack
 from rules.records import Record
+from streams.metrics import PipelineMetrics
 from streams.offsets import start_uncommitted_at_earliest
 
 log = logging.getLogger("approval_monitor.worker")
@@ -108,8 +109,9 @@ class Timers:
         return len(self.wake_at)
 
 
-def create_app(settings: Settings, pack: RulePack, bootstrap: str) -> faust.App:
+def create_app(settings: Settings, pack: RulePack, bootstrap: str, metrics: PipelineMetrics | None = None) -> faust.App:
     """The worker's Faust app, wired to ``pack``; start it with ``faust.Worker``."""
+    metrics = metrics or PipelineMetrics()
     engine = Engine(pack)
     grace = settings.grace_seconds
     retain = int(settings.retain_days * 86400)
@@ -145,6 +147,8 @@ def create_app(settings: Settings, pack: RulePack, bootstrap: str) -> faust.App:
     # every revocation and recovery.
     decoded: OrderedDict[bytes, CaseState] = OrderedDict()
     app.timers = timers  # type: ignore[attr-defined]  # for tests and metrics
+    metrics.watch_lag(app)
+    metrics.open_timers.set_function(lambda: len(timers))
 
     def wake_at(st: CaseState) -> int | None:
         if st.next_due is not None:
@@ -159,6 +163,7 @@ def create_app(settings: Settings, pack: RulePack, bootstrap: str) -> faust.App:
         def __init__(self) -> None:
             self.states: dict[bytes, tuple[int, CaseState | None]] = {}  # key -> (partition, state; None = forget)
             self.outputs: list[tuple[Output, Any]] = []
+            self.timed: list[Record] = []  # raised by a timer: their lateness is measured once acknowledged
 
         def load(self, key: bytes) -> CaseState | None:
             if key in self.states:
@@ -171,6 +176,7 @@ def create_app(settings: Settings, pack: RulePack, bootstrap: str) -> faust.App:
             return None if stored is None else state_from_json(engine, orjson.loads(stored))
 
         def event(self, msg: Any, now: int) -> None:
+            metrics.events.inc()
             got = parse_line(msg.value or b"", msg.offset)
             if isinstance(got, Rejection):
                 self.outputs.append((got, msg))
@@ -208,6 +214,7 @@ def create_app(settings: Settings, pack: RulePack, bootstrap: str) -> faust.App:
             fired = on_tick(engine, st, now, grace)
             if fired:
                 self.outputs.extend((o, None) for o in fired)
+                self.timed.extend(o for o in fired if type(o) is Record)
                 self.states[key] = (msg.partition, st)
             else:
                 timers.set(msg.partition, st.case_id, wake_at(st))
@@ -229,6 +236,14 @@ def create_app(settings: Settings, pack: RulePack, bootstrap: str) -> faust.App:
                     futures.append(await send(settings.rejected_topic, key, _rejection(out, msg), None, None, None))
             for fut in futures:
                 await fut
+            acked = time.time()
+            for out, _ in self.outputs:
+                if type(out) is Record:
+                    metrics.records.labels(out.kind).inc()
+                else:
+                    metrics.rejected.labels(out.code).inc()
+            for rec in self.timed:
+                metrics.lateness.observe(max(0.0, acked - (rec.at + grace)))
             futures = []
             changelog = cases.changelog_topic.get_topic_name()
             for key, (partition, st) in self.states.items():

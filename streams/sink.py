@@ -30,6 +30,7 @@ from rules.engine import Engine, state_from_json
 from rules.pack import RulePack, load_pack
 from rules.views import case_document
 from store.base import Store
+from streams.metrics import PipelineMetrics
 from streams.offsets import start_uncommitted_at_earliest
 
 log = logging.getLogger("approval_monitor.sink")
@@ -58,7 +59,10 @@ class SinkStats:
         self.last_write = 0.0
 
 
-def create_sink_app(settings: Settings, pack: RulePack, bootstrap: str, store: Store) -> faust.App:
+def create_sink_app(
+    settings: Settings, pack: RulePack, bootstrap: str, store: Store, metrics: PipelineMetrics | None = None
+) -> faust.App:
+    metrics = metrics or PipelineMetrics()
     app = faust.App(
         f"{settings.app_id}-sink",
         broker=[f"kafka://{b.strip()}" for b in bootstrap.split(",")],
@@ -74,6 +78,7 @@ def create_sink_app(settings: Settings, pack: RulePack, bootstrap: str, store: S
     source = app.topic(settings.records_topic, changelog_topic(settings), **raw)
     start_uncommitted_at_earliest(app, [settings.records_topic, changelog_topic(settings)])
     engine = Engine(pack)
+    metrics.watch_lag(app)
     stats = SinkStats()
     app.sink_stats = stats  # type: ignore[attr-defined]
 
@@ -85,6 +90,7 @@ def create_sink_app(settings: Settings, pack: RulePack, bootstrap: str, store: S
                 return
             except Exception as e:  # any store failure is retried, never dropped
                 stats.failures += 1
+                metrics.sink_failures.inc()
                 log.warning("store write of %s failed (%s: %s); retrying in %.1fs", what, type(e).__name__, e, delay)
                 await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter, not secrecy
                 delay = min(delay * 2, 30.0)
@@ -115,6 +121,8 @@ def create_sink_app(settings: Settings, pack: RulePack, bootstrap: str, store: S
                 await durably(f"{len(docs)} case documents", lambda batch=docs: store.put_cases(batch))
             stats.records += len(records)
             stats.cases += len(latest)
+            metrics.sink_written.labels("records").inc(len(records))
+            metrics.sink_written.labels("cases").inc(len(latest))
             stats.last_write = time.time()
 
     return app
@@ -125,6 +133,8 @@ def run_sink(settings: Settings, bootstrap: str, loglevel: str = "warning") -> N
 
     ensure_topics(settings, bootstrap)
     store = open_store(settings)
-    app = create_sink_app(settings, load_pack(settings.rules), bootstrap, store)
+    metrics = PipelineMetrics()
+    app = create_sink_app(settings, load_pack(settings.rules), bootstrap, store, metrics)
+    metrics.serve(settings.metrics_port)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=True)
     worker.execute_from_commandline()

@@ -7,12 +7,15 @@ import faust
 from approval_monitor.settings import Settings
 from rules.pack import load_pack
 from streams.app import create_app
+from streams.metrics import PipelineMetrics
 from streams.topics import ensure_topics
 
 
 def run_worker(settings: Settings, bootstrap: str, loglevel: str = "warning") -> None:
     pack = load_pack(settings.rules)  # a bad pack fails here, before anything is consumed
     ensure_topics(settings, bootstrap)
-    app = create_app(settings, pack, bootstrap)
+    metrics = PipelineMetrics()
+    app = create_app(settings, pack, bootstrap, metrics)
+    metrics.serve(settings.metrics_port)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=True)
     worker.execute_from_commandline()

@@ -7,14 +7,17 @@ import os
 import signal
 import subprocess
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from conftest import SAMPLE_PACK, start_noida, stop_noida
 from live import Names, Worker
 from test_live_e2e import _future_history, _obj, _replay
 
+from approval_monitor.embedded import free_port
 from store.base import RecordQuery
 from store.elastic import ElasticStore
 from store.sqlite import SqliteStore
@@ -37,6 +40,17 @@ def _all_records(store: Any) -> list[dict[str, Any]]:
     return asyncio.run(go())
 
 
+def _metrics(port: int) -> dict[str, float]:
+    """A process's Prometheus text exposition as {sample with labels: value}."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out
+
+
 def _wait(pred: Any, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -50,14 +64,15 @@ def test_worker_and_sink_fill_the_sqlite_store(kafka_bootstrap: str, tmp_path: P
     names = Names(partitions=4)
     db = tmp_path / "monitor.db"
     env = {**names.env(kafka_bootstrap, SAMPLE_PACK), "APPROVAL_MONITOR_STORE_URL": f"sqlite:///{db}"}
-    worker = Worker(env, tmp_path / "worker.log").start()
-    sink = Worker(env, tmp_path / "sink.log").start("sink")
+    ports = {"worker": free_port(), "sink": free_port()}
+    worker = Worker({**env, "APPROVAL_MONITOR_METRICS_PORT": str(ports["worker"])}, tmp_path / "worker.log").start()
+    sink = Worker({**env, "APPROVAL_MONITOR_METRICS_PORT": str(ports["sink"])}, tmp_path / "sink.log").start("sink")
     try:
         worker.wait_ready()
         lines = _future_history(cases=40)
         expected = _replay(lines)
         with Emitter(kafka_bootstrap, names.events) as emitter:
-            emitter.send_many([_obj(x) for x in lines])
+            sent = sum(r.ok for r in emitter.send_many([_obj(x) for x in lines]))
 
         def count() -> int:
             s = SqliteStore(db)
@@ -78,6 +93,17 @@ def test_worker_and_sink_fill_the_sqlite_store(kafka_bootstrap: str, tmp_path: P
             and doc["steps"]
             and {r["id"] for r in doc["records"]} == {r["id"] for r in expected if r["case_id"] == case_id}
         )
+        # What the two processes say about themselves on /metrics agrees with what they did.
+        time.sleep(3)  # Faust's monitor learns committed offsets on its next commit
+        worker_metrics = _metrics(ports["worker"])
+        by_kind = Counter(r["kind"] for r in expected)
+        for kind, n in by_kind.items():
+            assert worker_metrics[f'approval_records_total{{kind="{kind}"}}'] == n
+        assert worker_metrics["approval_events_total"] == sent  # each event read once: no crash, no rebalance
+        assert any(k.startswith("approval_consumer_lag{") for k in worker_metrics)
+        sink_metrics = _metrics(ports["sink"])
+        assert sink_metrics['approval_sink_written_total{what="records"}'] == len(expected)
+        assert sink_metrics["approval_sink_failures_total"] == 0
     finally:
         worker.kill(signal.SIGTERM)
         sink.kill(signal.SIGTERM)
