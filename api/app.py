@@ -14,12 +14,14 @@ import dataclasses
 import io
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import Body, Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from pydantic import BaseModel
 
@@ -166,6 +168,14 @@ def create_api(
             except ValueError as e:
                 raise cursor_problem(e) from None
         return cursor
+
+    static = Path(__file__).resolve().parent / "static"
+    app.mount("/static", StaticFiles(directory=static), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        """The supervisors' page: a plain static bundle calling this API with the user's key."""
+        return FileResponse(static / "index.html", media_type="text/html; charset=utf-8")
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

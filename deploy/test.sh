@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 deploy/bootstrap.sh
 export PATH="$PWD/.venv/bin:$PATH"
+CHROMIUM=$(deploy/chromium.sh)
+export CHROMIUM
 echo "== ruff format --check" && ruff format --check .
 echo "== ruff check" && ruff check .
 echo "== mypy rules/" && mypy rules/

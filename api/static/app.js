@@ -1,0 +1,168 @@
+// The supervisors' page: plain JavaScript over the same API and keys as every other client.
+"use strict";
+
+const LEVEL = { reminder: "催办", warning: "临界预警", overdue: "超时", case_overdue: "办件超时",
+  procedure: "程序违规", fee: "超标收费", suspension: "超期暂停", revocation: "撤销" };
+const COLOUR = { green: "绿", blue: "蓝", yellow: "黄", orange: "橙", red: "红" };
+const STATUS = { running: "办理中", on_time: "按时", late: "超时办结", overdue: "已超时", suspended: "暂停" };
+const $ = (sel) => document.querySelector(sel);
+let stream = null;
+
+function filters() {
+  const p = new URLSearchParams();
+  const agency = $("#agency").value.trim(), item = $("#item").value.trim();
+  if (agency) p.set("agency", agency);
+  if (item) p.set("item_code", item);
+  return p;
+}
+
+async function api(path) {
+  const res = await fetch(path, { headers: { Authorization: "Bearer " + $("#key").value } });
+  if (!res.ok) {
+    let detail = res.statusText;
+    try { detail = (await res.json()).detail; } catch (e) { /* not a problem document */ }
+    throw new Error(res.status + " " + detail);
+  }
+  return res.json();
+}
+
+function cell(text) { const td = document.createElement("td"); td.textContent = text ?? ""; return td; }
+function badge(kind) { const s = document.createElement("span"); s.className = "level " + kind; s.textContent = LEVEL[kind] || kind; return s; }
+function duration(seconds) {
+  const h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60);
+  return h ? `${h} 小时 ${m} 分` : `${m} 分 ${seconds % 60} 秒`;
+}
+
+function boardRow(kind, caseId, step, agency, handler, limit, when) {
+  const tr = document.createElement("tr");
+  tr.dataset.case = caseId;
+  const level = document.createElement("td"); level.append(badge(kind)); tr.append(level);
+  for (const v of [caseId, step || "（办件）", agency, handler, limit, when]) tr.append(cell(v));
+  tr.addEventListener("click", () => openCase(caseId));
+  return tr;
+}
+
+async function loadBoard() {
+  const page = await api("/v1/overdue?limit=200&" + filters());
+  const body = $("#board tbody");
+  body.replaceChildren(...page.items.map((o) => boardRow(o.kind === "case" ? "case_overdue" : "overdue", o.case_id,
+    o.step, o.agency_id, o.handler_id, o.limit_seconds ? duration(o.limit_seconds) : "", duration(o.overdue_seconds))));
+}
+
+function showAlert(r) {
+  const li = document.createElement("li");
+  li.dataset.case = r.case_id;
+  li.append(badge(r.kind), ` ${r.case_id} ${r.step || ""} · ${r.agency_id} · ${r.at}`);
+  li.addEventListener("click", () => openCase(r.case_id));
+  $("#alerts").prepend(li);
+  while ($("#alerts").children.length > 200) $("#alerts").lastChild.remove();
+  if (r.kind === "warning" || r.kind === "overdue" || r.kind === "case_overdue") {
+    const row = boardRow(r.kind, r.case_id, r.step, r.agency_id, r.handler_id, "", r.at);
+    $("#board tbody").prepend(row);
+  }
+}
+
+async function loadCards() {
+  const days = Number($("#period").value) || 30;
+  const until = new Date(), since = new Date(until.getTime() - days * 86400 * 1000);
+  const span = `since=${since.toISOString().slice(0, 19)}Z&until=${until.toISOString().slice(0, 19)}Z`;
+  const agency = $("#agency").value.trim() ? "&agency=" + encodeURIComponent($("#agency").value.trim()) : "";
+  for (const [which, table] of [["agencies", "#agency-cards"], ["handlers", "#handler-cards"]]) {
+    const cards = await api(`/v1/scorecards/${which}?${span}${agency}`);
+    $(table + " tbody").replaceChildren(...cards.map((c) => {
+      const tr = document.createElement("tr");
+      const chip = document.createElement("span"); chip.className = "chip " + c.colour; chip.textContent = COLOUR[c.colour];
+      const idx = document.createElement("td"); idx.append(chip);
+      tr.append(cell(c.key), cell(c.points), cell(c.on_time_rate == null ? "—" : Math.round(c.on_time_rate * 100) + "%"), idx);
+      return tr;
+    }));
+  }
+  drawChart(await api(`/v1/stats/daily?${span}${agency}`));
+}
+
+function drawChart(rows) {
+  const svg = $("#chart"), per = {};
+  for (const r of rows) per[r.day] = (per[r.day] || 0) + r.count;
+  const days = Object.keys(per).sort(), max = Math.max(1, ...Object.values(per));
+  const w = svg.clientWidth || 800, h = 160, bw = Math.max(2, w / Math.max(1, days.length) - 2);
+  const ns = "http://www.w3.org/2000/svg";
+  svg.replaceChildren(...days.map((d, i) => {
+    const bar = document.createElementNS(ns, "rect");
+    const bh = (per[d] / max) * (h - 20);
+    bar.setAttribute("x", i * (bw + 2)); bar.setAttribute("y", h - bh); bar.setAttribute("width", bw);
+    bar.setAttribute("height", bh); bar.setAttribute("fill", "#8b1a1a");
+    const title = document.createElementNS(ns, "title"); title.textContent = `${d}: ${per[d]}`; bar.append(title);
+    return bar;
+  }));
+}
+
+async function openCase(caseId) {
+  const c = await api("/v1/cases/" + encodeURIComponent(caseId));
+  $("#case-title").textContent = `${c.case_id} · ${c.item_name || c.item_code} · ${c.agency_id} · ${STATUS[c.status] || c.status}`;
+  $("#case-steps tbody").replaceChildren(...c.steps.map((s) => {
+    const tr = document.createElement("tr");
+    for (const v of [s.step, s.started_at, s.completed_at, s.limit_seconds, s.deadline, s.counted_seconds, STATUS[s.status] || s.status]) tr.append(cell(v));
+    tr.className = s.status;
+    return tr;
+  }));
+  $("#case-records").replaceChildren(...c.records.map((r) => {
+    const li = document.createElement("li"); li.append(badge(r.kind), ` ${r.step || ""} ${r.at} 扣分 ${r.points}`); return li;
+  }));
+  $("#case-section").hidden = false;
+  $("#case-section").scrollIntoView();
+}
+
+// Server-sent events over fetch, so the key travels in a header, never in a URL; resumes with Last-Event-ID.
+async function follow() {
+  if (stream) stream.abort();
+  const ctl = new AbortController(); stream = ctl;
+  let last = null;
+  while (!ctl.signal.aborted) {
+    try {
+      const headers = { Authorization: "Bearer " + $("#key").value };
+      if (last) headers["Last-Event-ID"] = last;
+      const res = await fetch("/v1/alerts/stream?" + filters(), { headers, signal: ctl.signal });
+      if (!res.ok) throw new Error("stream " + res.status);
+      $("#status").textContent = "实时推送已连接";
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buf = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += value;
+        let end;
+        while ((end = buf.indexOf("\n\n")) >= 0) {
+          const msg = buf.slice(0, end); buf = buf.slice(end + 2);
+          let event = "message", data = "";
+          for (const line of msg.split("\n")) {
+            if (line.startsWith("id:")) last = line.slice(3).trim();
+            else if (line.startsWith("event:")) event = line.slice(6).trim();
+            else if (line.startsWith("data:")) data += line.slice(5).trim();
+          }
+          if (event === "record" && data) showAlert(JSON.parse(data));
+        }
+      }
+    } catch (e) {
+      if (ctl.signal.aborted) return;
+      $("#status").textContent = "推送中断，重连中… " + e.message;
+      await new Promise((r) => setTimeout(r, 3000));
+    }
+  }
+}
+
+async function refresh() {
+  localStorage.setItem("approval-monitor-key", $("#key").value);
+  try {
+    await Promise.all([loadBoard(), loadCards()]);
+    $("#status").textContent = "已更新 " + new Date().toLocaleTimeString("zh-CN");
+    follow();
+  } catch (e) {
+    $("#status").textContent = "错误：" + e.message;
+  }
+}
+
+$("#controls").addEventListener("submit", (ev) => { ev.preventDefault(); refresh(); });
+$("#case-close").addEventListener("click", () => { $("#case-section").hidden = true; });
+$("#key").value = localStorage.getItem("approval-monitor-key") || "";
+if ($("#key").value) refresh();
+setInterval(() => { if ($("#key").value) loadBoard().catch(() => {}); }, 30000);

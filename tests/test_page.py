@@ -1,0 +1,122 @@
+"""The supervisors' page in headless Chromium (Debian's, driven by Playwright) against the whole live stack:
+events posted during the test show on the board, the live stream adds new alerts, the agency filter
+narrows the board, and a row opens the case's timeline.  A screenshot of the board goes to docs/."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import SAMPLE_PACK
+from live import Names, Worker
+from test_alerts import serving
+from test_api import AUTH, KEYS
+from test_end_to_end import _past_history
+
+from api.app import create_api
+from api.auth import Keyring
+from store.sqlite import SqliteStore
+from streams.alerts import RecordFeed
+from streams.emitter import Emitter
+
+pytestmark = pytest.mark.kafka
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _chromium() -> str:
+    path = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    if not Path(path).exists():
+        pytest.fail(f"no chromium at {path}: deploy/test.sh installs Debian's (deploy/chromium.sh)")
+    return path
+
+
+def _late_case(case_id: str, now: int) -> list[dict[str, Any]]:
+    """A licence case accepted a month ago and never finished: overdue the moment it is judged."""
+    t = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 30 * 86400))
+    base = {"case_id": case_id, "occurred_at": t}
+    return [
+        {**base, "event_id": f"{case_id}-1", "type": "case_submitted", "item_code": "business-licence",
+         "agency_id": "city/market", "handler_id": "m-7"},
+        {**base, "event_id": f"{case_id}-2", "type": "step_started", "step": "accept", "handler_id": "m-7"},
+    ]  # fmt: skip
+
+
+def test_the_page_shows_the_board_filters_by_agency_and_opens_a_timeline(kafka_bootstrap: str, tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    now = int(time.time())
+    names = Names(partitions=4)
+    db = tmp_path / "monitor.db"
+    env = {**names.env(kafka_bootstrap, SAMPLE_PACK), "APPROVAL_MONITOR_STORE_URL": f"sqlite:///{db}"}
+    worker = Worker(env, tmp_path / "worker.log").start()
+    sink = Worker(env, tmp_path / "sink.log").start("sink")
+    app = create_api(SqliteStore(db, day_offset=8 * 3600), Keyring(list(KEYS.values())), bands=[0, 5, 15, 30],
+                     emitter=Emitter(kafka_bootstrap, names.events),
+                     feed=RecordFeed(kafka_bootstrap, names.records, poll_seconds=0.3),
+                     heartbeat_seconds=2)  # fmt: skip
+    try:
+        worker.wait_ready()
+        with serving(app) as url:
+            history = _past_history(now)
+            res = httpx.post(f"{url}/v1/events", json=history, headers=AUTH["ingest"], timeout=60)
+            assert res.status_code == 200 and all(r["ok"] for r in res.json())
+            deadline = time.monotonic() + 90
+            overdue: list[dict[str, Any]] = []
+            while time.monotonic() < deadline and not overdue:
+                overdue = httpx.get(f"{url}/v1/overdue?limit=200", headers=AUTH["sup"]).json()["items"]
+                time.sleep(0.5)
+            assert overdue, sink.tail()
+            time.sleep(2)  # the sink's last documents
+            overdue = httpx.get(f"{url}/v1/overdue?limit=200", headers=AUTH["sup"]).json()["items"]
+            agencies = sorted({o["agency_id"] for o in overdue})
+
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.goto(url + "/")
+                expect(page.locator("h1")).to_have_text("行政审批电子监察")
+                page.fill("#key", "sup-key")
+                page.select_option("#period", "365")  # the history lies months back
+                page.click("#apply")
+                board = page.locator("#board tbody tr")
+                expect(board).to_have_count(len(overdue), timeout=20_000)
+                expect(page.locator("#board tbody")).to_contain_text(overdue[0]["case_id"])
+                expect(page.locator("#board .level.overdue, #board .level.case_overdue").first).to_be_visible()
+                expect(page.locator("#agency-cards tbody tr").first).to_be_visible()
+                expect(page.locator("#agency-cards .chip").first).to_have_text(re.compile("[绿蓝黄橙红]"))
+                expect(page.locator("#chart rect").first).to_be_attached()
+                expect(page.locator("#status")).to_contain_text("实时推送已连接", timeout=20_000)
+
+                # A case sent now, a month late: the stream brings its alarm to the open page.
+                res = httpx.post(f"{url}/v1/events", json=_late_case("LIVE-1", now), headers=AUTH["ingest"])
+                assert res.status_code == 200 and all(r["ok"] for r in res.json())
+                expect(page.locator("#alerts")).to_contain_text("LIVE-1", timeout=30_000)
+                expect(page.locator("#alerts li", has_text="LIVE-1").locator(".level.overdue")).to_be_visible()
+                ROOT.joinpath("docs").mkdir(exist_ok=True)
+                page.screenshot(path=str(ROOT / "docs" / "board.png"), full_page=True)
+
+                # Filter by one agency: every row on the board is in its subtree.
+                one = agencies[0]
+                page.fill("#agency", one)
+                page.click("#apply")
+                want = [o for o in overdue if o["agency_id"] == one or o["agency_id"].startswith(one + "/")]
+                expect(board).to_have_count(len(want), timeout=20_000)
+                for text in board.all_inner_texts():
+                    assert one in text
+
+                # A row opens the case's timeline with its steps.
+                board.first.click()
+                expect(page.locator("#case-section")).to_be_visible()
+                case_id = page.locator("#board tbody tr").first.get_attribute("data-case")
+                expect(page.locator("#case-title")).to_contain_text(case_id or "?")
+                expect(page.locator("#case-steps tbody tr").first).to_be_visible()
+                browser.close()
+    finally:
+        worker.kill(signal.SIGTERM)
+        sink.kill(signal.SIGTERM)
