@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import Any
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from test_api import AUTH, KEYS
-from test_store_contract import filled_sqlite
+from test_store_contract import RECORDS, filled_sqlite
 
 from api.app import create_api
 from api.auth import Keyring
@@ -15,11 +18,20 @@ from streams.emitter import Emitter
 pytestmark = pytest.mark.kafka
 
 
+class FiniteFeed:
+    """A stand-in for the records topic that ends, so a fuzzed stream request completes (unit double)."""
+
+    async def follow(self, resume: dict[int, int] | None) -> AsyncIterator[tuple[str, dict[str, Any] | None]]:
+        yield "0:0", None
+        for i, record in enumerate(RECORDS[:3], 1):
+            yield f"0:{i}", record
+
+
 @pytest.fixture(scope="module")
 def api_schema(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> schemathesis.BaseSchema:
     store = filled_sqlite(tmp_path_factory.mktemp("fuzz") / "monitor.db")
     emitter = Emitter(kafka_bootstrap, "fuzz.approval.events")
-    app = create_api(store, Keyring(list(KEYS.values())), bands=[0, 5, 15, 30], emitter=emitter)
+    app = create_api(store, Keyring(list(KEYS.values())), bands=[0, 5, 15, 30], emitter=emitter, feed=FiniteFeed())
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
@@ -38,4 +50,4 @@ def test_no_server_errors(api_schema: schemathesis.BaseSchema) -> None:
 
         no_5xx()
         checked.append(f"{operation.method.upper()} {operation.path}")
-    assert {"GET /v1/overdue", "GET /v1/records", "POST /v1/events"} <= set(checked)
+    assert {"GET /v1/overdue", "GET /v1/records", "POST /v1/events", "GET /v1/alerts/stream"} <= set(checked)
