@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 deploy/bootstrap.sh
 export PATH="$PWD/.venv/bin:$PATH"
-CHROMIUM=$(deploy/chromium.sh)
+CHROMIUM=$(deploy/test-tools.sh)
 export CHROMIUM
 echo "== ruff format --check" && ruff format --check .
 echo "== ruff check" && ruff check .

@@ -8,6 +8,7 @@ would run it.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -20,6 +21,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _compose() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_docker_compose_parses_the_file_without_an_engine() -> None:
+    """Debian's docker-compose 1.29 (deploy/test-tools.sh installs it) validates against its schema."""
+    binary = shutil.which("docker-compose")
+    assert binary, "docker-compose is missing: deploy/test.sh installs Debian's (deploy/test-tools.sh)"
+    out = subprocess.run([binary, "-f", "docker-compose.yml", "config", "-q"], capture_output=True, text=True,
+                         cwd=ROOT, timeout=60)  # fmt: skip
+    assert out.returncode == 0, out.stderr
 
 
 def test_compose_runs_kafka_elasticsearch_and_every_part_of_the_monitor() -> None:

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def _chromium() -> str:
     path = os.environ.get("CHROMIUM", "/usr/bin/chromium")
     if not Path(path).exists():
-        pytest.fail(f"no chromium at {path}: deploy/test.sh installs Debian's (deploy/chromium.sh)")
+        pytest.fail(f"no chromium at {path}: deploy/test.sh installs Debian's (deploy/test-tools.sh)")
     return path
 
 
