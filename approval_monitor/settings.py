@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     batch_max: int = Field(500, ge=1, description="Most events a worker judges before making them durable together.")
     batch_seconds: float = Field(0.05, gt=0, description="Longest a worker waits to fill a batch.")
     state_cache: int = Field(20_000, ge=0, description="Decoded case states a worker keeps in memory (LRU).")
+    store_shards: int = Field(1, ge=1, description="Primary shards of each Elasticsearch index the sink creates.")
+    store_replicas: int = Field(0, ge=0, description="Replicas of each Elasticsearch index the sink creates.")
     metrics_port: int = Field(
         0, ge=0, le=65535, description="Port of the worker's or sink's Prometheus /metrics; 0 serves none."
     )

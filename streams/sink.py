@@ -45,7 +45,9 @@ def open_store(settings: Settings) -> Store:
     if url.startswith(("http://", "https://")):
         from store.elastic import ElasticStore
 
-        return ElasticStore(url, prefix=settings.store_prefix)
+        return ElasticStore(
+            url, prefix=settings.store_prefix, shards=settings.store_shards, replicas=settings.store_replicas
+        )
     raise ValueError(f"APPROVAL_MONITOR_STORE_URL={url!r}: use sqlite:///path/to/file.db or http(s)://host:9200")
 
 
