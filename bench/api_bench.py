@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from api.auth import hash_key  # noqa: E402
+from approval_monitor.embedded import free_port  # noqa: E402
 from rules.timeutil import format_instant  # noqa: E402
 from store.sqlite import SqliteStore  # noqa: E402
 
@@ -151,12 +151,6 @@ async def fill(db: Path, records: int, cases: int, console: Console) -> dict[str
             rates[what] = total / (time.perf_counter() - t0)
     await store.close()
     return rates
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def queries(rng: random.Random) -> dict[str, list[str]]:

@@ -28,10 +28,8 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+from conftest import kafka_broker  # noqa: E402
 from live import Names, Worker  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "bench"))
-from brokers import kafka  # noqa: E402
 
 from approval_monitor.settings import Settings  # noqa: E402
 from approval_monitor.simulate import Scenario, simulate_lines  # noqa: E402
@@ -185,7 +183,7 @@ def main(
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="am-live-bench-") as tmp_s:
         tmp = Path(tmp_s)
-        with kafka(tmp) as bootstrap:
+        with kafka_broker(tmp) as bootstrap:
             sent, seconds, rss = throughput(bootstrap, events, tmp) if events else (0, 1.0, 0.0)
             print(
                 f"throughput: {sent:,} events in {seconds:.1f}s = {sent / seconds:,.0f} events/s "

@@ -14,7 +14,6 @@ noida-db's endpoint unless ELASTICSEARCH_URL is set.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import tempfile
 import time
@@ -27,13 +26,9 @@ from kafka import KafkaProducer
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from conftest import start_noida, stop_noida  # noqa: E402
+from conftest import elasticsearch, kafka_broker  # noqa: E402
 from live import Names, Worker  # noqa: E402
 
-sys.path.insert(0, str(ROOT / "bench"))
-from brokers import kafka  # noqa: E402
-
-from approval_monitor.embedded import free_port  # noqa: E402
 from approval_monitor.settings import Settings, changelog_topic  # noqa: E402
 from approval_monitor.simulate import Scenario, simulate_lines  # noqa: E402
 from rules.engine import Engine, state_to_json  # noqa: E402
@@ -58,20 +53,6 @@ def history(cases: int) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]
     return records, {cid: state_to_json(st) for cid, st in rp.cases.items()}
 
 
-def wait_http(url: str, timeout: float = 60) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
-
-
 def count(store_url: str, prefix: str) -> tuple[int, int]:
     settings = Settings(store_url=store_url, store_prefix=prefix)
     from streams.sink import open_store
@@ -94,66 +75,61 @@ def main(
     print(f"{len(records):,} records, {len(states):,} case states")
     with tempfile.TemporaryDirectory(prefix="am-sink-bench-", ignore_cleanup_errors=True) as tmp_:
         tmp = Path(tmp_)
-        with kafka(tmp) as bootstrap:
-            run(bootstrap, tmp, store, records, states)
+        with kafka_broker(tmp) as bootstrap:
+            if store == "sqlite":
+                run(bootstrap, tmp, f"sqlite:///{tmp / 'sink.db'}", "", store, records, states)
+            else:
+                (tmp / "es").mkdir()
+                with elasticsearch(tmp / "es") as url:
+                    run(bootstrap, tmp, url, f"bench{int(time.time())}", store, records, states)
 
 
 def run(
-    bootstrap: str, tmp: Path, store: str, records: list[dict[str, Any]], states: dict[str, dict[str, Any]]
+    bootstrap: str,
+    tmp: Path,
+    store_url: str,
+    prefix: str,
+    store: str,
+    records: list[dict[str, Any]],
+    states: dict[str, dict[str, Any]],
 ) -> None:
-    noida = None
-    if store == "sqlite":
-        store_url, prefix = f"sqlite:///{tmp / 'sink.db'}", ""
-    else:
-        store_url = os.environ.get("ELASTICSEARCH_URL", "")
-        if not store_url:
-            port = free_port()
-            (tmp / "es").mkdir()
-            noida = start_noida(port, tmp / "es", open(tmp / "noida.log", "wb"))  # noqa: SIM115
-            store_url = f"http://127.0.0.1:{port}"
-            wait_http(store_url)
-        prefix = f"bench{int(time.time())}"
-    try:
-        names = Names(partitions=8)
-        settings = Settings(app_id=names.app_id, records_topic=names.records, partitions=8)
-        ensure_topics(settings, bootstrap)
-        producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=20, batch_size=256 * 1024)
-        for r in records:
-            producer.send(names.records, key=r["case_id"].encode(), value=orjson.dumps(r))
-        for cid, st in states.items():
-            producer.send(changelog_topic(settings), key=cid.encode(), value=orjson.dumps(st))
-        producer.flush()
-        producer.close()
-        env = names.env(bootstrap, PACK) | {
-            "APPROVAL_MONITOR_STORE_URL": store_url,
-            "APPROVAL_MONITOR_STORE_PREFIX": prefix,
-            "APPROVAL_MONITOR_PARTITIONS": "8",
-        }
-        sink = Worker(env, tmp / "sink.log").start("sink")
-        t0 = time.monotonic()
-        want = (len(records), len(states))
-        got = (0, 0)
-        first = None
-        while got != want:
-            time.sleep(0.5)
-            assert sink.proc is not None and sink.proc.poll() is None, sink.tail()
-            got = count(store_url, prefix)
-            if first is None and sum(got):
-                first = (time.monotonic(), sum(got))
-            if time.monotonic() - t0 > 1800:
-                raise SystemExit(f"the sink did not finish: {got} of {want}")
-        dt = time.monotonic() - t0
-        sink.kill()
-        total = len(records) + len(states)
-        assert first is not None
-        steady = (total - first[1]) / (t0 + dt - first[0])
-        print(
-            f"sink into {store}: {total:,} messages in {dt:.1f} s from start = {total / dt:,.0f} messages/s; "
-            f"{steady:,.0f} messages/s once writing"
-        )
-    finally:
-        if noida is not None:
-            stop_noida(noida)
+    names = Names(partitions=8)
+    settings = Settings(app_id=names.app_id, records_topic=names.records, partitions=8)
+    ensure_topics(settings, bootstrap)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=20, batch_size=256 * 1024)
+    for r in records:
+        producer.send(names.records, key=r["case_id"].encode(), value=orjson.dumps(r))
+    for cid, st in states.items():
+        producer.send(changelog_topic(settings), key=cid.encode(), value=orjson.dumps(st))
+    producer.flush()
+    producer.close()
+    env = names.env(bootstrap, PACK) | {
+        "APPROVAL_MONITOR_STORE_URL": store_url,
+        "APPROVAL_MONITOR_STORE_PREFIX": prefix,
+        "APPROVAL_MONITOR_PARTITIONS": "8",
+    }
+    sink = Worker(env, tmp / "sink.log").start("sink")
+    t0 = time.monotonic()
+    want = (len(records), len(states))
+    got = (0, 0)
+    first = None
+    while got != want:
+        time.sleep(0.5)
+        assert sink.proc is not None and sink.proc.poll() is None, sink.tail()
+        got = count(store_url, prefix)
+        if first is None and sum(got):
+            first = (time.monotonic(), sum(got))
+        if time.monotonic() - t0 > 1800:
+            raise SystemExit(f"the sink did not finish: {got} of {want}")
+    dt = time.monotonic() - t0
+    sink.kill()
+    total = len(records) + len(states)
+    assert first is not None
+    steady = (total - first[1]) / (t0 + dt - first[0])
+    print(
+        f"sink into {store}: {total:,} messages in {dt:.1f} s from start = {total / dt:,.0f} messages/s; "
+        f"{steady:,.0f} messages/s once writing"
+    )
 
 
 if __name__ == "__main__":

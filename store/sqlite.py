@@ -294,18 +294,18 @@ class SqliteStore:
             cargs = [deadline, deadline, case_id, case_id, step]
         # Each part walks its covering index in page order and stops at the page size; the
         # union then merges two short lists instead of sorting every overdue step.
-        if not q.kinds or "step" in q.kinds:
+        # (kind, table, its step, its limit, the page order its covering index walks)
+        sources = (
+            ("step", "steps", "step", "limit_seconds", "deadline, case_id, step"),
+            ("case", "cases", "''", "NULL", "deadline, case_id"),
+        )
+        for kind, table, step, limit, order in sources:
+            if q.kinds and kind not in q.kinds:
+                continue
             parts.append(
-                "SELECT * FROM (SELECT 'step' AS kind, case_id, step, agency_id, item_code, handler_id, deadline, "
-                "limit_seconds FROM steps WHERE completed IS NULL AND deadline IS NOT NULL AND deadline < ?"
-                f"{tail}{after.format(step='step')} ORDER BY deadline, case_id, step LIMIT ?)"
-            )
-            args += [now, *fargs, *cargs, q.limit + 1]
-        if not q.kinds or "case" in q.kinds:
-            parts.append(
-                "SELECT * FROM (SELECT 'case' AS kind, case_id, '' AS step, agency_id, item_code, handler_id, "
-                "deadline, NULL FROM cases WHERE completed IS NULL AND deadline IS NOT NULL AND deadline < ?"
-                f"{tail}{after.format(step=repr(''))} ORDER BY deadline, case_id LIMIT ?)"
+                f"SELECT * FROM (SELECT '{kind}' AS kind, case_id, {step} AS step, agency_id, item_code, handler_id, "
+                f"deadline, {limit} AS limit_seconds FROM {table} WHERE completed IS NULL AND deadline IS NOT NULL "
+                f"AND deadline < ?{tail}{after.format(step=step)} ORDER BY {order} LIMIT ?)"
             )
             args += [now, *fargs, *cargs, q.limit + 1]
         if not parts:

@@ -146,7 +146,6 @@ def create_app(settings: Settings, pack: RulePack, bootstrap: str, metrics: Pipe
     # writer, so the cache is exact while partitions stay put; it is emptied on
     # every revocation and recovery.
     decoded: OrderedDict[bytes, CaseState] = OrderedDict()
-    app.timers = timers  # type: ignore[attr-defined]  # for tests and metrics
     metrics.watch_lag(app)
     metrics.open_timers.set_function(lambda: len(timers))
 

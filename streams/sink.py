@@ -51,16 +51,6 @@ def open_store(settings: Settings) -> Store:
     raise ValueError(f"APPROVAL_MONITOR_STORE_URL={url!r}: use sqlite:///path/to/file.db or http(s)://host:9200")
 
 
-class SinkStats:
-    """What the sink has done, for metrics and tests."""
-
-    def __init__(self) -> None:
-        self.records = 0
-        self.cases = 0
-        self.failures = 0
-        self.last_write = 0.0
-
-
 def create_sink_app(
     settings: Settings, pack: RulePack, bootstrap: str, store: Store, metrics: PipelineMetrics | None = None
 ) -> faust.App:
@@ -81,8 +71,6 @@ def create_sink_app(
     start_uncommitted_at_earliest(app, [settings.records_topic, changelog_topic(settings)])
     engine = Engine(pack)
     metrics.watch_lag(app)
-    stats = SinkStats()
-    app.sink_stats = stats  # type: ignore[attr-defined]
 
     async def durably(what: str, write: Any) -> None:
         delay = 0.2
@@ -91,7 +79,6 @@ def create_sink_app(
                 await write()
                 return
             except Exception as e:  # any store failure is retried, never dropped
-                stats.failures += 1
                 metrics.sink_failures.inc()
                 log.warning("store write of %s failed (%s: %s); retrying in %.1fs", what, type(e).__name__, e, delay)
                 await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter, not secrecy
@@ -105,27 +92,27 @@ def create_sink_app(
     async def index(stream: faust.StreamT[bytes]) -> None:
         async for events in stream.take_events(settings.batch_max, within=settings.batch_seconds):
             records: list[dict[str, Any]] = []
-            latest: dict[bytes, dict[str, Any]] = {}
+            states: dict[bytes, bytes] = {}  # a case's latest state in the batch: earlier ones are never decoded
             for event in events:
                 msg = event.message
                 if msg.value is None:
                     continue
                 if msg.topic == settings.records_topic:
                     records.append(orjson.loads(msg.value))
-                else:  # a case's state: its document as of now; later states replace earlier ones
-                    doc = case_document(state_from_json(engine, orjson.loads(msg.value)), int(time.time()))
-                    if doc is not None:
-                        latest[msg.key] = doc
+                else:
+                    states[msg.key] = msg.value
+            now = int(time.time())
+            latest = [
+                doc
+                for value in states.values()
+                if (doc := case_document(state_from_json(engine, orjson.loads(value)), now)) is not None
+            ]
             if records:
                 await durably(f"{len(records)} records", lambda batch=records: store.put_records(batch))
             if latest:
-                docs = list(latest.values())
-                await durably(f"{len(docs)} case documents", lambda batch=docs: store.put_cases(batch))
-            stats.records += len(records)
-            stats.cases += len(latest)
+                await durably(f"{len(latest)} case documents", lambda batch=latest: store.put_cases(batch))
             metrics.sink_written.labels("records").inc(len(records))
             metrics.sink_written.labels("cases").inc(len(latest))
-            stats.last_write = time.time()
 
     return app
 

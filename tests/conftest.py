@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -54,56 +57,65 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-@pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Real Apache Kafka for the whole session: KAFKA_BOOTSTRAP_SERVERS if set, else one started from its jars."""
+@contextlib.contextmanager
+def kafka_broker(where: Path) -> Iterator[str]:
+    """KAFKA_BOOTSTRAP_SERVERS if set; else Apache Kafka started from its jars in ``where``, stopped after."""
     given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if given:
         yield given
         return
-    where = tmp_path_factory.mktemp("kafka")
     script = ROOT / "deploy" / "kafka.sh"
     started = subprocess.run([str(script), "start", str(where)], capture_output=True, text=True, check=False)
     if started.returncode != 0:
-        pytest.fail(f"could not start Kafka: {started.stderr}")
+        raise RuntimeError(f"could not start Kafka: {started.stderr}")
     try:
         yield started.stdout.strip().splitlines()[-1]
     finally:
         subprocess.run([str(script), "stop", str(where)], check=False)
 
 
-@pytest.fixture(scope="session")
-def elastic_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """An Elasticsearch endpoint: ELASTICSEARCH_URL if set (a real cluster), else noida-db's, started once."""
+@contextlib.contextmanager
+def elasticsearch(where: Path) -> Iterator[str]:
+    """ELASTICSEARCH_URL if set (a real cluster); else noida-db's endpoint with its data in ``where``."""
     given = os.environ.get("ELASTICSEARCH_URL")
     if given:
         yield given
         return
-    import socket
-    import time
-    import urllib.request
+    from approval_monitor.embedded import free_port
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    where = tmp_path_factory.mktemp("noida")
+    port = free_port()
     log = open(where / "noida.log", "wb")  # noqa: SIM115 - the child owns it
     proc = start_noida(port, where, log)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as resp:
-                if resp.status == 200:
-                    break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"noida-db did not start: {(where / 'noida.log').read_text(errors='replace')[-2000:]}")
-            time.sleep(0.2)
     try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=1) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    tail = (where / "noida.log").read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"noida-db did not start: {tail}") from None
+                time.sleep(0.2)
         yield url
     finally:
         stop_noida(proc)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Real Apache Kafka for the whole session."""
+    with kafka_broker(tmp_path_factory.mktemp("kafka")) as bootstrap:
+        yield bootstrap
+
+
+@pytest.fixture(scope="session")
+def elastic_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An Elasticsearch endpoint for the whole session, started once."""
+    with elasticsearch(tmp_path_factory.mktemp("noida")) as url:
+        yield url
 
 
 def start_noida(port: int, data: Path, log: Any) -> subprocess.Popen[bytes]:

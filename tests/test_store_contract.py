@@ -265,5 +265,5 @@ def test_daily_counts_match_the_oracle(store: Any, offset_hours: int, span: str,
             key = (day_of(at, offset_hours * 3600), r["kind"])
             counts[key] = counts.get(key, 0) + 1
     expected = [{"day": d, "kind": k, "count": n} for (d, k), n in sorted(counts.items())]
-    assert len({e["day"] for e in expected}) >= 8
+    assert len({e["day"] for e in expected}) >= {"local-days": 10, "ragged": 8}[span]  # days with records
     assert run(store.daily(period, offset_hours * 3600)) == expected
