@@ -23,12 +23,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from api.auth import READ_ROLES, Caller, Keyring, narrow
 from rules.timeutil import TimestampError, parse_instant
-from store.base import OverdueQuery, Period, RecordQuery, Store, decode_cursor, in_subtree
+from store.base import DeliveryQuery, OverdueQuery, Period, RecordQuery, Store, decode_cursor, in_subtree
 from streams.alerts import decode_position
+from streams.subscriptions import Subscription, new_id, new_secret, now_text
 
 COLOURS = ("green", "blue", "yellow", "orange", "red")
 RECORD_KINDS = ("reminder", "warning", "overdue", "case_overdue", "procedure", "fee", "suspension", "revocation")
@@ -90,6 +91,38 @@ class IngestResult(BaseModel):
     error: str | None = None
 
 
+class SubscriptionIn(BaseModel):
+    """A webhook: matching records are POSTed to ``url``, signed with ``secret``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: HttpUrl = Field(description="http(s) URL that receives each matching record as a JSON POST")
+    agency: str | None = Field(None, min_length=1, description="agency subtree; omitted: the key's scope")
+    kinds: list[str] = Field(default_factory=list, description="record kinds; empty: every kind")
+    items: list[str] = Field(default_factory=list, description="item codes; empty: every item")
+    max_attempts: int | None = Field(None, ge=1, le=100, description="attempts before a record is dead-lettered")
+    description: str = Field("", max_length=500)
+    secret: str | None = Field(
+        None, min_length=16, max_length=200, description="HMAC-SHA256 key for the signature; omitted: one is made"
+    )
+
+
+class SubscriptionOut(BaseModel):
+    id: str
+    url: str
+    agency: str | None
+    kinds: list[str]
+    items: list[str]
+    max_attempts: int | None
+    description: str
+    created_at: str
+    created_by: str
+
+
+class SubscriptionCreated(SubscriptionOut):
+    secret: str = Field(description="shown once: keep it to verify signatures")
+
+
 def create_api(
     store: Store,
     keyring: Keyring,
@@ -98,6 +131,7 @@ def create_api(
     utc_offset_hours: float = 8.0,
     emitter: Any = None,  # streams.emitter.Emitter; None: the HTTP ingest answers 503
     feed: Any = None,  # streams.alerts.RecordFeed; None: the alert stream answers 503
+    subscriptions: Any = None,  # streams.subscriptions.SubscriptionLog; None: subscriptions answer 503
     heartbeat_seconds: float = 15.0,
 ) -> FastAPI:
     app = FastAPI(
@@ -149,6 +183,13 @@ def create_api(
     async def reader(who: Annotated[Caller, Depends(caller)]) -> Caller:
         if who.role not in READ_ROLES:
             raise Problem(403, "Forbidden", f"role {who.role!r} may not read; use a supervisor, agency or admin key")
+        return who
+
+    async def admin(who: Annotated[Caller, Depends(caller)]) -> Caller:
+        if who.role != "admin":
+            raise Problem(403, "Forbidden", f"role {who.role!r} may not manage subscriptions; use an admin key")
+        if subscriptions is None:
+            raise Problem(503, "Not available", "subscriptions need Kafka: set KAFKA_BOOTSTRAP_SERVERS")
         return who
 
     def scoped(who: Caller, agency: str | None) -> str | None:
@@ -359,6 +400,92 @@ def create_api(
 
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+    def visible(who: Caller, sub: Subscription) -> bool:
+        return who.scope is None or (sub.agency is not None and in_subtree(sub.agency, who.scope))
+
+    async def one_subscription(who: Caller, sub_id: str) -> Subscription:
+        found = (await asyncio.to_thread(subscriptions.all)).get(sub_id)
+        if found is None or not visible(who, found):
+            raise Problem(404, "Not found", f"no subscription {sub_id!r} that this key may see")
+        sub: Subscription = found
+        return sub
+
+    admin_errors: dict[int | str, dict[str, Any]] = {404: {"model": ProblemModel}, 503: {"model": ProblemModel}}
+
+    @app.post(
+        "/v1/subscriptions",
+        tags=["subscriptions"],
+        status_code=201,
+        response_model=SubscriptionCreated,
+        responses={503: {"model": ProblemModel}},
+    )
+    async def subscribe(who: Annotated[Caller, Depends(admin)], body: SubscriptionIn) -> SubscriptionCreated:
+        """Deliver every matching record raised from now on to a webhook.
+
+        Each delivery is a POST of the record as JSON with `Idempotency-Key: <record id>`,
+        `X-Approval-Timestamp: <unix seconds>` and `X-Approval-Signature: sha256=<hex>`, the HMAC-SHA256 of
+        `"<timestamp>." + body` keyed by the secret.  Any 2xx accepts it; anything else is retried with
+        exponential backoff and jitter, then dead-lettered.  The secret is returned here only."""
+        bad = sorted(set(body.kinds) - set(RECORD_KINDS))
+        if bad:
+            raise Problem(422, "Bad parameter", f"`kinds` {bad} unknown; use {', '.join(RECORD_KINDS)}")
+        if body.url.scheme not in ("http", "https"):
+            raise Problem(422, "Bad parameter", f"`url` {str(body.url)!r}: use an http or https URL")
+        sub = Subscription(
+            id=new_id(), url=str(body.url), agency=scoped(who, body.agency), kinds=body.kinds, items=body.items,
+            max_attempts=body.max_attempts, description=body.description, secret=body.secret or new_secret(),
+            created_at=now_text(), created_by=who.name,
+        )  # fmt: skip
+        sub = await asyncio.to_thread(subscriptions.create, sub)
+        return SubscriptionCreated(**sub.public(), secret=sub.secret)
+
+    @app.get(
+        "/v1/subscriptions",
+        tags=["subscriptions"],
+        response_model=list[SubscriptionOut],
+        responses={503: {"model": ProblemModel}},
+    )
+    async def list_subscriptions(who: Annotated[Caller, Depends(admin)]) -> list[SubscriptionOut]:
+        """Subscriptions this key may see (within its scope), oldest first; secrets are never shown."""
+        subs = await asyncio.to_thread(subscriptions.all)
+        mine = sorted((s for s in subs.values() if visible(who, s)), key=lambda s: (s.created_at, s.id))
+        return [SubscriptionOut(**s.public()) for s in mine]
+
+    @app.get(
+        "/v1/subscriptions/{sub_id}", tags=["subscriptions"], response_model=SubscriptionOut, responses=admin_errors
+    )
+    async def get_subscription(sub_id: str, who: Annotated[Caller, Depends(admin)]) -> SubscriptionOut:
+        return SubscriptionOut(**(await one_subscription(who, sub_id)).public())
+
+    @app.delete("/v1/subscriptions/{sub_id}", tags=["subscriptions"], status_code=204, responses=admin_errors)
+    async def unsubscribe(sub_id: str, who: Annotated[Caller, Depends(admin)]) -> Response:
+        """Stop deliveries; a record in flight may still arrive.  The delivery log is kept."""
+        await one_subscription(who, sub_id)
+        await asyncio.to_thread(subscriptions.delete, sub_id)
+        return Response(status_code=204)
+
+    @app.get(
+        "/v1/subscriptions/{sub_id}/deliveries", tags=["subscriptions"], response_model=PageModel,
+        responses=admin_errors,
+    )  # fmt: skip
+    async def deliveries(
+        sub_id: str,
+        who: Annotated[Caller, Depends(admin)],
+        status: Literal["delivered", "dead"] | None = None,
+        record_id: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        cursor: str | None = None,
+    ) -> PageModel:
+        """The delivery log, newest outcome first: per record its status, attempts (each with time, HTTP
+        status, latency and error), last HTTP status and latency."""
+        await one_subscription(who, sub_id)
+        q = DeliveryQuery(sub_id, status, record_id, limit, checked_cursor(cursor))
+        try:
+            page = await store.search_deliveries(q)
+        except ValueError as e:
+            raise cursor_problem(e) from None
+        return PageModel(items=page.items, next_cursor=page.next_cursor)
 
     @app.post(
         "/v1/events", tags=["ingest"], response_model=list[IngestResult], responses={503: {"model": ProblemModel}}

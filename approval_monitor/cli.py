@@ -116,6 +116,14 @@ def sink(loglevel: Annotated[str, typer.Option(help="Faust log level.")] = "warn
 
 
 @app.command()
+def webhooks(loglevel: Annotated[str, typer.Option(help="Faust log level.")] = "warning") -> None:
+    """Deliver records to webhook subscribers: signed, retried with backoff, dead-lettered, logged."""
+    from streams.webhooks import run_webhooks
+
+    run_webhooks(settings, _bootstrap(), loglevel)
+
+
+@app.command()
 def api() -> None:
     """Serve the supervisors' API on the configured store (APPROVAL_MONITOR_API_HOST/PORT)."""
     from api.server import serve

@@ -55,6 +55,9 @@ def demo_settings(settings: Settings) -> Settings:
             "ticks_topic": f"demo.{settings.ticks_topic}",
             "records_topic": f"demo.{settings.records_topic}",
             "rejected_topic": f"demo.{settings.rejected_topic}",
+            "subscriptions_topic": f"demo.{settings.subscriptions_topic}",
+            "deliveries_topic": f"demo.{settings.deliveries_topic}",
+            "dead_letter_topic": f"demo.{settings.dead_letter_topic}",
             "partitions": 4,
             "grace_seconds": 1,
         }
@@ -145,6 +148,9 @@ def run_demo(settings: Settings, workdir: Path, duration: float | None, per_minu
             "APPROVAL_MONITOR_TICKS_TOPIC": s.ticks_topic,
             "APPROVAL_MONITOR_RECORDS_TOPIC": s.records_topic,
             "APPROVAL_MONITOR_REJECTED_TOPIC": s.rejected_topic,
+            "APPROVAL_MONITOR_SUBSCRIPTIONS_TOPIC": s.subscriptions_topic,
+            "APPROVAL_MONITOR_DELIVERIES_TOPIC": s.deliveries_topic,
+            "APPROVAL_MONITOR_DEAD_LETTER_TOPIC": s.dead_letter_topic,
             "APPROVAL_MONITOR_PARTITIONS": str(s.partitions),
             "APPROVAL_MONITOR_GRACE_SECONDS": str(s.grace_seconds),
         }
@@ -159,13 +165,13 @@ def run_demo(settings: Settings, workdir: Path, duration: float | None, per_minu
                 ).decode(),
             }
         )
-        for name in ("worker", "sink", "api"):
+        for name in ("worker", "sink", "webhooks", "api"):
             log = open(workdir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
             args = [sys.executable, "-m", "approval_monitor", name] + ([] if name == "api" else ["--loglevel", "info"])
             children.append(subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT))
         worker = children[0]
         console.print(
-            f"Faust worker, sink and API started (logs in {workdir}); "
+            f"Faust worker, sink, webhook deliverer and API started (logs in {workdir}); "
             f"feeding {per_minute:g} cases a minute on {s.rules.name}."
         )
         console.print(

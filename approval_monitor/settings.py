@@ -9,6 +9,7 @@ flags override these defaults for a single run.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +39,15 @@ class Settings(BaseSettings):
     records_topic: str = Field("approval.records", description="Every record raised, revocations included.")
     rejected_topic: str = Field("approval.rejected", description="Bad events, unchanged, with reason and origin.")
     ticks_topic: str = Field("approval.ticks", description="Internal: due-timer wake-ups, co-partitioned with events.")
+    subscriptions_topic: str = Field(
+        "approval.subscriptions", description="Webhook subscriptions, keyed by id (compacted; written by the API)."
+    )
+    deliveries_topic: str = Field(
+        "approval.webhooks.deliveries", description="The webhook delivery log: one outcome per record and subscription."
+    )
+    dead_letter_topic: str = Field(
+        "approval.webhooks.dead", description="Records a subscriber never accepted, with every attempt's error."
+    )
     store_url: str = Field(
         "sqlite:///var/approval-monitor.db",
         description="sqlite:///path for the embedded store, or http(s)://host:9200 for Elasticsearch.",
@@ -67,6 +77,18 @@ class Settings(BaseSettings):
     metrics_port: int = Field(
         0, ge=0, le=65535, description="Port of the worker's or sink's Prometheus /metrics; 0 serves none."
     )
+    webhook_max_attempts: int = Field(
+        12,
+        ge=1,
+        le=100,
+        description="Attempts per record before it is dead-lettered (a subscription may set fewer or more).",
+    )
+    webhook_backoff_seconds: float = Field(1.0, gt=0, description="Wait before the first retry; doubled each retry.")
+    webhook_backoff_max_seconds: float = Field(300.0, gt=0, description="Longest wait between two attempts.")
+    webhook_timeout_seconds: float = Field(10.0, gt=0, description="How long one webhook POST may take.")
+    log_format: Literal["json", "text"] = Field(
+        "json", description="Logs of the worker, sink, deliverer and API: one JSON object per line, or plain text."
+    )
     session_timeout_seconds: float = Field(
         10.0, ge=6, description="How long a silent worker keeps its partitions before the others take them over."
     )
@@ -75,6 +97,11 @@ class Settings(BaseSettings):
 def changelog_topic(settings: Settings) -> str:
     """The worker's state table changelog (Faust's naming): every case's latest state, compacted."""
     return f"{settings.app_id}-cases-changelog"
+
+
+def subscription_partitions(settings: Settings) -> int:
+    """Partitions of the subscriptions topic, and of the deliverers' table co-partitioned with it."""
+    return max(1, settings.partitions // 2)
 
 
 def get_settings() -> Settings:

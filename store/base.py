@@ -48,6 +48,15 @@ class OverdueQuery:
     cursor: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class DeliveryQuery:
+    subscription_id: str
+    status: str | None = None  # "delivered" or "dead"
+    record_id: str | None = None
+    limit: int = 100
+    cursor: str | None = None
+
+
 @dataclass(slots=True)
 class Page:
     items: list[dict[str, Any]]
@@ -111,6 +120,15 @@ class Store(Protocol):
     async def put_records(self, records: Sequence[dict[str, Any]]) -> None: ...
 
     async def put_cases(self, cases: Sequence[dict[str, Any]]) -> None: ...
+
+    async def put_deliveries(self, deliveries: Sequence[dict[str, Any]]) -> None:
+        """The webhook delivery log; an entry replaces an earlier one of the same ``id`` (subscription and
+        record: a redelivery after a crash reports its own, latest outcome)."""
+        ...
+
+    async def search_deliveries(self, query: DeliveryQuery) -> Page:
+        """One subscription's delivery log, newest outcome first (``at`` descending, then ``id``)."""
+        ...
 
     async def refresh(self) -> None:
         """Make everything written so far visible to searches (Elasticsearch is near-real-time)."""

@@ -12,6 +12,8 @@ Layout, and why:
 * ``{prefix}-clocks`` — one flat document per started step and per case with
   its deadline, so "overdue now" is one range query sorted by deadline and
   paged with ``search_after``; no nested queries.
+* ``{prefix}-deliveries`` — the webhook delivery log, one document per
+  subscription and record, replaced by a later outcome.
 
 Explicit mappings (``dynamic: false``): keywords for ids and agency paths,
 dates as epoch seconds beside their ISO text, numbers as numbers, names as
@@ -30,7 +32,7 @@ from elasticsearch import AsyncElasticsearch, NotFoundError
 from elasticsearch.helpers import async_bulk
 
 from rules.timeutil import format_instant, parse_instant
-from store.base import OverdueQuery, Page, Period, RecordQuery, decode_cursor, empty_card, encode_cursor
+from store.base import DeliveryQuery, OverdueQuery, Page, Period, RecordQuery, decode_cursor, empty_card, encode_cursor
 
 KEYWORD = {"type": "keyword"}
 EPOCH = {"type": "date", "format": "epoch_second"}
@@ -81,6 +83,23 @@ CLOCK_MAPPING = {
         "limit_seconds": {"type": "long"},
     },
 }
+DELIVERY_MAPPING = {
+    "dynamic": False,
+    "properties": {
+        "id": KEYWORD,
+        "subscription_id": KEYWORD,
+        "record_id": KEYWORD,
+        "status": KEYWORD,
+        "kind": KEYWORD,
+        "case_id": KEYWORD,
+        "agency_id": KEYWORD,
+        "attempts": {"type": "integer"},
+        "http_status": {"type": "integer"},
+        "latency_ms": {"type": "float"},
+        "at_epoch": EPOCH,
+    },
+}
+DELIVERY_SORT = [{"at_epoch": "desc"}, {"id": "asc"}]
 
 
 def _epoch(text: str | None) -> int | None:
@@ -106,6 +125,7 @@ class ElasticStore:
         self.records = f"{prefix}-records"
         self.cases = f"{prefix}-cases"
         self.clocks = f"{prefix}-clocks"
+        self.deliveries = f"{prefix}-deliveries"
 
     def _settings(self) -> dict[str, Any]:
         return {"number_of_shards": self.shards, "number_of_replicas": self.replicas}
@@ -117,7 +137,11 @@ class ElasticStore:
             template={"settings": self._settings(), "mappings": RECORD_MAPPING, "aliases": {self.records: {}}},
             priority=200,
         )
-        for alias, mapping in ((self.cases, CASE_MAPPING), (self.clocks, CLOCK_MAPPING)):
+        for alias, mapping in (
+            (self.cases, CASE_MAPPING),
+            (self.clocks, CLOCK_MAPPING),
+            (self.deliveries, DELIVERY_MAPPING),
+        ):
             if not await self.es.indices.exists_alias(name=alias):
                 await self.es.indices.create(
                     index=f"{alias}-v1", settings=self._settings(), mappings=mapping, aliases={alias: {}}
@@ -171,6 +195,28 @@ class ElasticStore:
                 )  # fmt: skip
         await self._bulk(actions)
 
+    async def put_deliveries(self, deliveries: Sequence[dict[str, Any]]) -> None:
+        actions = [
+            {"_index": f"{self.deliveries}-v1", "_id": d["id"], "_source": {**d, "at_epoch": parse_instant(d["at"])}}
+            for d in deliveries
+        ]
+        await self._bulk(actions)
+
+    async def search_deliveries(self, q: DeliveryQuery) -> Page:
+        filters: list[dict[str, Any]] = [{"term": {"subscription_id": q.subscription_id}}]
+        for field, value in (("status", q.status), ("record_id", q.record_id)):
+            if value is not None:
+                filters.append({"term": {field: value}})
+        body: dict[str, Any] = {"query": {"bool": {"filter": filters}}, "sort": DELIVERY_SORT, "size": q.limit + 1}
+        if q.cursor:
+            body["search_after"] = decode_cursor(q.cursor)
+        res = await self.es.search(index=self.deliveries, **body)
+        hits = res["hits"]["hits"]
+        more = len(hits) > q.limit
+        hits = hits[: q.limit]
+        cursor = encode_cursor(hits[-1]["sort"]) if more and hits else None
+        return Page([_record(h["_source"]) for h in hits], cursor)
+
     async def _bulk(self, actions: list[dict[str, Any]], conflicts_ok: bool = False) -> None:
         if not actions:
             return
@@ -180,7 +226,9 @@ class ElasticStore:
             raise RuntimeError(f"Elasticsearch refused {len(bad)} of {len(actions)} writes; first: {bad[0]}")
 
     async def refresh(self) -> None:
-        await self.es.indices.refresh(index=f"{self.records},{self.cases},{self.clocks}", ignore_unavailable=True)
+        await self.es.indices.refresh(
+            index=f"{self.records},{self.cases},{self.clocks},{self.deliveries}", ignore_unavailable=True
+        )
 
     async def get_case(self, case_id: str) -> dict[str, Any] | None:
         try:

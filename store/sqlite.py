@@ -20,6 +20,7 @@ import orjson
 
 from rules.timeutil import format_instant, parse_instant
 from store.base import (
+    DeliveryQuery,
     OverdueQuery,
     Page,
     Period,
@@ -60,6 +61,11 @@ CREATE INDEX IF NOT EXISTS steps_open_cover
     ON steps (deadline, case_id, step, agency_id, item_code, handler_id, limit_seconds) WHERE completed IS NULL;
 CREATE INDEX IF NOT EXISTS steps_completed_cover ON steps (completed, agency_id, handler_id, deadline)
     WHERE completed IS NOT NULL;
+CREATE TABLE IF NOT EXISTS deliveries (
+    id TEXT PRIMARY KEY, subscription_id TEXT NOT NULL, record_id TEXT NOT NULL, status TEXT NOT NULL,
+    at INTEGER NOT NULL, doc BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_log ON deliveries (subscription_id, at DESC, id, status, record_id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS agency_days (
     day INTEGER NOT NULL, agency_id TEXT NOT NULL, kind TEXT NOT NULL, n INTEGER NOT NULL, points REAL NOT NULL,
@@ -223,6 +229,31 @@ class SqliteStore:
 
         await self._run(write)
 
+    async def put_deliveries(self, deliveries: Sequence[dict[str, Any]]) -> None:
+        rows = [
+            (d["id"], d["subscription_id"], d["record_id"], d["status"], parse_instant(d["at"]), orjson.dumps(d))
+            for d in deliveries
+        ]
+
+        def write(db: sqlite3.Connection) -> None:
+            with db:
+                db.executemany("INSERT OR REPLACE INTO deliveries VALUES (?,?,?,?,?,?)", rows)
+
+        await self._run(write)
+
+    async def search_deliveries(self, q: DeliveryQuery) -> Page:
+        where: list[str] = ["subscription_id = ?"]
+        args: list[Any] = [q.subscription_id]
+        for column, value in (("status", q.status), ("record_id", q.record_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if q.cursor:
+            at, did = decode_cursor(q.cursor)
+            where.append("(at < ? OR (at = ? AND id > ?))")
+            args += [at, at, did]
+        return await self._newest_first("deliveries", where, args, q.limit)
+
     async def refresh(self) -> None:
         """Writes are visible once committed."""
 
@@ -261,12 +292,16 @@ class SqliteStore:
             at, rid = decode_cursor(q.cursor)
             where.append("(at < ? OR (at = ? AND id > ?))")
             args += [at, at, rid]
-        sql = f"SELECT doc, at, id FROM records WHERE {' AND '.join(where)} ORDER BY at DESC, id LIMIT ?"
+        return await self._newest_first("records", where, args, q.limit)
+
+    async def _newest_first(self, table: str, where: list[str], args: list[Any], limit: int) -> Page:
+        """A page of ``table``'s documents by ``at`` descending, then ``id``; the cursor is the last (at, id)."""
+        sql = f"SELECT doc, at, id FROM {table} WHERE {' AND '.join(where)} ORDER BY at DESC, id LIMIT ?"
 
         def read(db: sqlite3.Connection) -> Page:
-            rows = db.execute(sql, [*args, q.limit + 1]).fetchall()
-            more = len(rows) > q.limit
-            rows = rows[: q.limit]
+            rows = db.execute(sql, [*args, limit + 1]).fetchall()
+            more = len(rows) > limit
+            rows = rows[:limit]
             cursor = encode_cursor([rows[-1][1], rows[-1][2]]) if more and rows else None
             return Page([orjson.loads(r[0]) for r in rows], cursor)
 

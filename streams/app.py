@@ -44,6 +44,7 @@ from rules.events import Event, Rejection, parse_line
 from rules.live import on_event, on_tick
 from rules.pack import RulePack
 from rules.records import Record
+from streams.faust_app import RAW, new_app
 from streams.metrics import PipelineMetrics
 from streams.offsets import start_uncommitted_at_earliest
 
@@ -115,24 +116,15 @@ def create_app(settings: Settings, pack: RulePack, bootstrap: str, metrics: Pipe
     engine = Engine(pack)
     grace = settings.grace_seconds
     retain = int(settings.retain_days * 86400)
-    app = faust.App(
+    app = new_app(
         settings.app_id,
-        broker=[f"kafka://{b.strip()}" for b in bootstrap.split(",")],
-        store="memory://",
+        settings,
+        bootstrap,
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication,
-        consumer_auto_offset_reset="earliest",
-        producer_acks=-1,
-        web_enabled=False,
-        key_serializer="raw",  # every topic, changelogs included, carries our own JSON bytes
-        value_serializer="raw",
-        table_standby_replicas=0,
-        broker_session_timeout=settings.session_timeout_seconds,
-        broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
     )
-    raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
-    source = app.topic(settings.events_topic, settings.ticks_topic, **raw)
-    ticks = app.topic(settings.ticks_topic, **raw)
+    source = app.topic(settings.events_topic, settings.ticks_topic, **RAW)
+    ticks = app.topic(settings.ticks_topic, **RAW)
     cases = app.Table(
         "cases",
         default=None,
@@ -291,7 +283,10 @@ def create_app(settings: Settings, pack: RulePack, bootstrap: str, metrics: Pipe
                 if at is not None:
                     timers.set(st.partition, st.case_id, at)
                     n += 1
-        log.info("timers rebuilt: %d cases on partitions %s", n, sorted(active))
+        log.info(
+            "timers rebuilt: %d cases on partitions %s", n, sorted(active),
+            extra={"cases": n, "partitions": sorted(active)},
+        )  # fmt: skip
         timers.changed.set()
 
     @app.on_partitions_revoked.connect  # type: ignore[misc]

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the worker and the sink, served on ``APPROVAL_MONITOR_METRICS_PORT``.
+"""Prometheus metrics of the worker, the sink and the deliverer, served on ``APPROVAL_MONITOR_METRICS_PORT``.
 
 Each process has its own registry (a test may run several apps in one
 process); the API keeps its own at ``/metrics``.
@@ -50,6 +50,21 @@ class PipelineMetrics:
         self.open_timers = Gauge("approval_open_timers", "Cases with a pending wake-up on this worker", registry=r)
         self.sink_written = Counter("approval_sink_written", "Documents written to the store", ["what"], registry=r)
         self.sink_failures = Counter("approval_sink_failures", "Store writes that failed and were retried", registry=r)
+        self.webhook_attempts = Counter(
+            "approval_webhook_attempts", "Webhook POSTs, by outcome (ok: a 2xx answer)", ["outcome"], registry=r
+        )
+        self.webhook_deliveries = Counter(
+            "approval_webhook_deliveries", "Records handed to subscribers, by final status", ["status"], registry=r
+        )
+        self.webhook_latency = Histogram(
+            "approval_webhook_latency_seconds", "How long one webhook POST took", buckets=LATENESS_BUCKETS, registry=r
+        )
+        self.webhook_publish_failures = Counter(
+            "approval_webhook_publish_failures", "Delivery outcomes Kafka did not take at once (retried)", registry=r
+        )
+        self.webhook_subscriptions = Gauge(
+            "approval_webhook_subscriptions", "Subscriptions this deliverer runs now", registry=r
+        )
 
     def watch_lag(self, app: Any) -> None:
         self.registry.register(ConsumerLag(app))

@@ -1,4 +1,4 @@
-"""The sink: records and case documents from Kafka into the store, in batches, losing nothing.
+"""The sink: records, case documents and webhook delivery outcomes into the store, in batches, losing nothing.
 
 Case documents are derived here from the worker's state changelog — which
 already carries every case's full state on every change — so the worker
@@ -25,11 +25,13 @@ from typing import Any
 import faust
 import orjson
 
+from approval_monitor.logs import logging_config
 from approval_monitor.settings import Settings, changelog_topic
 from rules.engine import Engine, state_from_json
 from rules.pack import RulePack, load_pack
 from rules.views import case_document
 from store.base import Store
+from streams.faust_app import RAW, new_app
 from streams.metrics import PipelineMetrics
 from streams.offsets import start_uncommitted_at_earliest
 
@@ -55,20 +57,10 @@ def create_sink_app(
     settings: Settings, pack: RulePack, bootstrap: str, store: Store, metrics: PipelineMetrics | None = None
 ) -> faust.App:
     metrics = metrics or PipelineMetrics()
-    app = faust.App(
-        f"{settings.app_id}-sink",
-        broker=[f"kafka://{b.strip()}" for b in bootstrap.split(",")],
-        store="memory://",
-        consumer_auto_offset_reset="earliest",
-        key_serializer="raw",
-        value_serializer="raw",
-        web_enabled=False,
-        broker_session_timeout=settings.session_timeout_seconds,
-        broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
-    )
-    raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
-    source = app.topic(settings.records_topic, changelog_topic(settings), **raw)
-    start_uncommitted_at_earliest(app, [settings.records_topic, changelog_topic(settings)])
+    app = new_app(f"{settings.app_id}-sink", settings, bootstrap)
+    inputs = [settings.records_topic, changelog_topic(settings), settings.deliveries_topic]
+    source = app.topic(*inputs, **RAW)
+    start_uncommitted_at_earliest(app, inputs)
     engine = Engine(pack)
     metrics.watch_lag(app)
 
@@ -80,7 +72,10 @@ def create_sink_app(
                 return
             except Exception as e:  # any store failure is retried, never dropped
                 metrics.sink_failures.inc()
-                log.warning("store write of %s failed (%s: %s); retrying in %.1fs", what, type(e).__name__, e, delay)
+                log.warning(
+                    "store write of %s failed (%s: %s); retrying in %.1fs", what, type(e).__name__, e, delay,
+                    extra={"what": what, "error": f"{type(e).__name__}: {e}", "retry_in": delay},
+                )  # fmt: skip
                 await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter, not secrecy
                 delay = min(delay * 2, 30.0)
 
@@ -92,6 +87,7 @@ def create_sink_app(
     async def index(stream: faust.StreamT[bytes]) -> None:
         async for events in stream.take_events(settings.batch_max, within=settings.batch_seconds):
             records: list[dict[str, Any]] = []
+            deliveries: dict[str, dict[str, Any]] = {}  # by id: a later outcome replaces an earlier one
             states: dict[bytes, bytes] = {}  # a case's latest state in the batch: earlier ones are never decoded
             for event in events:
                 msg = event.message
@@ -99,6 +95,9 @@ def create_sink_app(
                     continue
                 if msg.topic == settings.records_topic:
                     records.append(orjson.loads(msg.value))
+                elif msg.topic == settings.deliveries_topic:
+                    entry = orjson.loads(msg.value)
+                    deliveries[entry["id"]] = entry
                 else:
                     states[msg.key] = msg.value
             now = int(time.time())
@@ -111,7 +110,11 @@ def create_sink_app(
                 await durably(f"{len(records)} records", lambda batch=records: store.put_records(batch))
             if latest:
                 await durably(f"{len(latest)} case documents", lambda batch=latest: store.put_cases(batch))
+            if deliveries:
+                batch = list(deliveries.values())
+                await durably(f"{len(batch)} delivery log entries", lambda batch=batch: store.put_deliveries(batch))
             metrics.sink_written.labels("records").inc(len(records))
+            metrics.sink_written.labels("deliveries").inc(len(deliveries))
             metrics.sink_written.labels("cases").inc(len(latest))
 
     return app
@@ -125,5 +128,6 @@ def run_sink(settings: Settings, bootstrap: str, loglevel: str = "warning") -> N
     metrics = PipelineMetrics()
     app = create_sink_app(settings, load_pack(settings.rules), bootstrap, store, metrics)
     metrics.serve(settings.metrics_port)
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=True)
+    config = logging_config(settings.log_format, loglevel)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=True, logging_config=config)
     worker.execute_from_commandline()

@@ -3,7 +3,8 @@
 Events and ticks must have the same number of partitions: the worker's table is
 co-partitioned with both, and a case's ticks go to its events' partition.
 Records and rejections are keyed by case too, so a consumer sees a case's
-history in order.  The state table's changelog is created here as well (with
+history in order.  Webhook subscriptions are few: half as many partitions,
+which bounds how many deliverer processes share them.  The state table's changelog is created here as well (with
 Faust's name for it), so the worker and the sink, which reads it, agree on it
 whichever starts first.
 """
@@ -17,7 +18,7 @@ import time
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from approval_monitor.settings import Settings, changelog_topic
+from approval_monitor.settings import Settings, changelog_topic, subscription_partitions
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,9 @@ def topic_specs(settings: Settings) -> dict[str, int]:
         settings.records_topic: n,
         settings.rejected_topic: max(1, n // 2),
         changelog_topic(settings): n,
+        settings.subscriptions_topic: subscription_partitions(settings),
+        settings.deliveries_topic: n,
+        settings.dead_letter_topic: max(1, n // 2),
     }
 
 
@@ -47,7 +51,9 @@ def ensure_topics(settings: Settings, bootstrap: str, timeout: float = 30.0) -> 
     try:
         specs = topic_specs(settings)
         existing = set(admin.list_topics())
-        compacted = {changelog_topic(settings): {"cleanup.policy": "compact"}}  # only a case's latest state counts
+        # Only a case's latest state counts, and a subscription's latest version (a tombstone deletes it).
+        compact = {"cleanup.policy": "compact"}
+        compacted = {changelog_topic(settings): compact, settings.subscriptions_topic: compact}
         missing = [
             NewTopic(
                 name, num_partitions=n, replication_factor=settings.replication, topic_configs=compacted.get(name, {})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import faust
 
+from approval_monitor.logs import logging_config
 from approval_monitor.settings import Settings
 from rules.pack import load_pack
 from streams.app import create_app
@@ -17,5 +18,6 @@ def run_worker(settings: Settings, bootstrap: str, loglevel: str = "warning") ->
     metrics = PipelineMetrics()
     app = create_app(settings, pack, bootstrap, metrics)
     metrics.serve(settings.metrics_port)
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=True)
+    config = logging_config(settings.log_format, loglevel)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=True, logging_config=config)
     worker.execute_from_commandline()

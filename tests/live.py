@@ -32,6 +32,9 @@ class Names:
         self.ticks = f"t{tag}.ticks"
         self.records = f"t{tag}.records"
         self.rejected = f"t{tag}.rejected"
+        self.subscriptions = f"t{tag}.subscriptions"
+        self.deliveries = f"t{tag}.deliveries"
+        self.dead = f"t{tag}.dead"
         self.partitions = partitions
 
     def env(self, bootstrap: str, rules: Path, grace: int = 1) -> dict[str, str]:
@@ -44,6 +47,9 @@ class Names:
             "APPROVAL_MONITOR_TICKS_TOPIC": self.ticks,
             "APPROVAL_MONITOR_RECORDS_TOPIC": self.records,
             "APPROVAL_MONITOR_REJECTED_TOPIC": self.rejected,
+            "APPROVAL_MONITOR_SUBSCRIPTIONS_TOPIC": self.subscriptions,
+            "APPROVAL_MONITOR_DELIVERIES_TOPIC": self.deliveries,
+            "APPROVAL_MONITOR_DEAD_LETTER_TOPIC": self.dead,
             "APPROVAL_MONITOR_PARTITIONS": str(self.partitions),
             "APPROVAL_MONITOR_GRACE_SECONDS": str(grace),
         }

@@ -12,8 +12,11 @@ from test_api import AUTH, KEYS
 from test_store_contract import RECORDS, filled_sqlite
 
 from api.app import create_api
-from api.auth import Keyring
+from api.auth import ApiKey, Keyring, hash_key
+from approval_monitor.settings import Settings
 from streams.emitter import Emitter
+from streams.subscriptions import SubscriptionLog
+from streams.topics import ensure_topics
 
 pytestmark = pytest.mark.kafka
 
@@ -31,7 +34,13 @@ class FiniteFeed:
 def api_schema(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> schemathesis.BaseSchema:
     store = filled_sqlite(tmp_path_factory.mktemp("fuzz") / "monitor.db")
     emitter = Emitter(kafka_bootstrap, "fuzz.approval.events")
-    app = create_api(store, Keyring(list(KEYS.values())), bands=[0, 5, 15, 30], emitter=emitter, feed=FiniteFeed())
+    settings = Settings(subscriptions_topic="fuzz.subscriptions", records_topic="fuzz.records", partitions=1,
+                        app_id="fuzz", events_topic="fuzz.events", ticks_topic="fuzz.ticks")  # fmt: skip
+    ensure_topics(settings, kafka_bootstrap)
+    subscriptions = SubscriptionLog(kafka_bootstrap, settings.subscriptions_topic, settings.records_topic)
+    keys = [*KEYS.values(), ApiKey(name="admin", sha256=hash_key("admin-key"), role="admin")]
+    app = create_api(store, Keyring(keys), bands=[0, 5, 15, 30], emitter=emitter, feed=FiniteFeed(),
+                     subscriptions=subscriptions)  # fmt: skip
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
@@ -44,10 +53,16 @@ def test_no_server_errors(api_schema: schemathesis.BaseSchema) -> None:
         @given(case=operation.as_strategy())
         @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def no_5xx(case: schemathesis.Case) -> None:
-            headers = AUTH["ingest"] if case.method == "POST" else AUTH["sup"]
+            if "/subscriptions" in case.path:
+                headers = {"Authorization": "Bearer admin-key"}
+            else:
+                headers = AUTH["ingest"] if case.method == "POST" else AUTH["sup"]
             response = case.call(headers=headers)
             assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text}"
 
         no_5xx()
         checked.append(f"{operation.method.upper()} {operation.path}")
-    assert {"GET /v1/overdue", "GET /v1/records", "POST /v1/events", "GET /v1/alerts/stream"} <= set(checked)
+    wanted = {"GET /v1/overdue", "GET /v1/records", "POST /v1/events", "GET /v1/alerts/stream",
+              "POST /v1/subscriptions", "GET /v1/subscriptions/{sub_id}/deliveries",
+              "DELETE /v1/subscriptions/{sub_id}"}  # fmt: skip
+    assert wanted <= set(checked)

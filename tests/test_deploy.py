@@ -34,9 +34,9 @@ def test_docker_compose_parses_the_file_without_an_engine() -> None:
 
 def test_compose_runs_kafka_elasticsearch_and_every_part_of_the_monitor() -> None:
     services = _compose()["services"]
-    assert {"kafka", "elasticsearch", "worker", "sink", "api"} <= set(services)
+    assert {"kafka", "elasticsearch", "worker", "sink", "webhooks", "api"} <= set(services)
     assert services["elasticsearch"]["image"].split(":")[-1].startswith("8.")
-    for name in ("worker", "sink", "api"):
+    for name in ("worker", "sink", "webhooks", "api"):
         env = services[name]["environment"]
         assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
         assert env["APPROVAL_MONITOR_STORE_URL"] == "http://elasticsearch:9200"

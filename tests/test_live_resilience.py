@@ -9,6 +9,7 @@ the same events as of now — by id, none lost, nothing different.
 from __future__ import annotations
 
 import io
+import json
 import signal
 import threading
 import time
@@ -174,5 +175,4 @@ def test_two_workers_share_partitions_and_one_takes_over_when_the_other_stops(
 def _partitions(w: Worker) -> set[int]:
     """The partitions a worker owned after its latest recovery, from its log."""
     lines = [ln for ln in w.log.read_text().splitlines() if "timers rebuilt" in ln]
-    inside = lines[-1].rsplit("[", 1)[1].rstrip("] ")
-    return {int(x) for x in inside.split(",") if x.strip()}
+    return set(json.loads(lines[-1])["partitions"])  # workers log JSON lines

@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 from conftest import ROOT
+
+
+def _receiver(got: list[tuple[dict[str, str], bytes]]) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            got.append((dict(self.headers.items()), self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
 
 
 def test_main_job_shows_alarms_within_a_minute_and_serves_them(tmp_path: Path) -> None:
@@ -48,6 +68,26 @@ def test_main_job_shows_alarms_within_a_minute_and_serves_them(tmp_path: Path) -
             case = httpx.get(f"{url}/v1/cases/{overdue[0]['case_id']}", headers=headers, timeout=10).json()
             assert case["steps"] and any(r["id"] == overdue[0]["id"] for r in case["records"])
             assert httpx.get(f"{url}/v1/overdue", timeout=10).status_code == 401
+
+            # A webhook on the embedded broker: overdue alarms arrive at a loopback receiver, signed.
+            got: list[tuple[dict[str, str], bytes]] = []
+            receiver = _receiver(got)
+            try:
+                hook = f"http://127.0.0.1:{receiver.server_port}/hook"
+                res = httpx.post(f"{url}/v1/subscriptions", json={"url": hook, "kinds": ["overdue"]}, headers=headers,
+                                 timeout=30)  # fmt: skip
+                assert res.status_code == 201, res.text
+                secret = res.json()["secret"]
+                deadline = time.monotonic() + 90
+                while not got and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                assert got, (tmp_path / "webhooks.log").read_text()[-3000:]
+                head, body = got[0]
+                mac = hmac.new(secret.encode(), head["X-Approval-Timestamp"].encode() + b"." + body, hashlib.sha256)
+                assert head["X-Approval-Signature"] == "sha256=" + mac.hexdigest()
+                assert json.loads(body)["kind"] == "overdue"
+            finally:
+                receiver.shutdown()
         finally:
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=60)

@@ -267,3 +267,39 @@ def test_daily_counts_match_the_oracle(store: Any, offset_hours: int, span: str,
     expected = [{"day": d, "kind": k, "count": n} for (d, k), n in sorted(counts.items())]
     assert len({e["day"] for e in expected}) >= {"local-days": 10, "ragged": 8}[span]  # days with records
     assert run(store.daily(period, offset_hours * 3600)) == expected
+
+
+def _deliveries() -> list[dict[str, Any]]:
+    """A delivery log for two subscriptions over the history's first records, some at equal instants."""
+    out = []
+    for i, r in enumerate(RECORDS[:120]):
+        sub = "sub_a" if i % 3 else "sub_b"
+        status = "dead" if i % 7 == 0 else "delivered"
+        at = r["at"] if i % 5 else RECORDS[0]["at"]  # ties, so the id order matters
+        out.append({"id": f"{sub}:{r['id']}", "subscription_id": sub, "record_id": r["id"], "kind": r["kind"],
+                    "case_id": r["case_id"], "agency_id": r["agency_id"], "status": status,
+                    "attempts": 1 if status == "delivered" else 4, "http_status": 200 if status == "delivered" else 500,
+                    "latency_ms": 3.5, "error": None, "first_attempt_at": at, "at": at, "attempt_log": []})  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize("status", [None, "dead"])
+def test_delivery_log_pages_newest_first_and_a_redelivery_replaces_its_entry(store: Any, status: str | None) -> None:
+    from store.base import DeliveryQuery
+
+    log = _deliveries()
+    run(store.put_deliveries(log))
+    again = {**log[1], "status": "dead", "attempts": 9}  # the same subscription and record, delivered again
+    run(store.put_deliveries([again]))
+    run(store.refresh())
+    log[1] = again
+    want = sorted(
+        (d for d in log if d["subscription_id"] == "sub_a" and (status is None or d["status"] == status)),
+        key=lambda d: (-parse_instant(d["at"]), d["id"]),
+    )
+    got = _all_pages(store.search_deliveries, DeliveryQuery("sub_a", status=status, limit=7))
+    assert got == want
+    assert len(want) > 7
+    one = run(store.search_deliveries(DeliveryQuery("sub_a", record_id=log[1]["record_id"])))
+    assert one.items == [again]
+    assert run(store.search_deliveries(DeliveryQuery("sub_nobody"))).items == []
