@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import random
 import signal
 import threading
@@ -338,6 +339,11 @@ def test_every_receiver_gets_what_it_asked_for_signed_retried_dead_lettered_and_
             record = orjson.loads(h.body)
             assert record["id"] == h.headers["Idempotency-Key"] and record in first
     assert all(receivers.failures[("/flaky", i)] == 2 for i in ids)
+    # The waits between attempts follow the configured backoff: 0.1 s doubling, half of it jitter, cap 0.5 s.
+    for i in ids:
+        times = sorted(h.when for h in receivers.of("/flaky") if h.headers["Idempotency-Key"] == i)
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        assert 0.05 <= gaps[0] < 2 and 0.1 <= gaps[1] < 2, gaps  # at least half the doubling wait
 
     # The receiver that was down through all of that, and a deliverer killed meanwhile: once a new deliverer
     # runs and the receiver is back, it gets every record (dedupe by Idempotency-Key).
