@@ -120,6 +120,19 @@ def _partitions(bootstrap: str, topic: str) -> set[int]:
         consumer.close()
 
 
+def _decode(m: Any) -> dict[str, Any] | None:
+    """A record, or None for a tombstone or a message that is not one (logged; it stays on the topic)."""
+    if m.value is None:
+        return None
+    try:
+        record = orjson.loads(m.value)
+    except orjson.JSONDecodeError as e:
+        log.error("records topic %s[%d]@%d is not JSON (%s); not delivered", m.topic, m.partition, m.offset, e,
+                  extra={"topic": m.topic, "partition": m.partition, "offset": m.offset})  # fmt: skip
+        return None
+    return record if isinstance(record, dict) else None
+
+
 Publish = Callable[[str, str, dict[str, Any]], Awaitable[None]]
 
 
@@ -194,8 +207,8 @@ class SubscriptionDelivery:
                 for tp, messages in batch.items():
                     passed: int | None = None  # offset after records this subscription did not ask for
                     for m in messages:
-                        record = orjson.loads(m.value) if m.value is not None else None
-                        if record is not None and matches(self.sub, record):
+                        record = _decode(m)
+                        if record is not None and m.value is not None and matches(self.sub, record):
                             await self.deliver(record, m.value)
                             await consumer.commit({tp: m.offset + 1})
                             passed = None

@@ -84,6 +84,22 @@ def test_filters_select_an_agency_subtree_kinds_and_items() -> None:
     assert not matches(_sub(items=["business-licence"]), r)
 
 
+def test_a_message_that_is_not_a_record_is_logged_and_not_delivered(caplog: pytest.LogCaptureFixture) -> None:
+    from types import SimpleNamespace
+
+    from streams.webhooks import _decode
+
+    def msg(value: bytes | None) -> SimpleNamespace:
+        return SimpleNamespace(value=value, topic="approval.records", partition=3, offset=41)
+
+    assert _decode(msg(b'{"id": "r1"}')) == {"id": "r1"}
+    assert _decode(msg(None)) is None
+    assert _decode(msg(b"[1, 2]")) is None
+    with caplog.at_level("ERROR"):
+        assert _decode(msg(b"{not json")) is None
+    assert "approval.records[3]@41 is not JSON" in caplog.text
+
+
 # -- the scenario, on real Kafka ----------------------------------------------------------------
 
 ADMIN = ApiKey(name="ops", sha256=hash_key("admin-key"), role="admin")
