@@ -29,6 +29,7 @@ from api.auth import READ_ROLES, Caller, Keyring, narrow
 from rules.timeutil import TimestampError, parse_instant
 from store.base import DeliveryQuery, OverdueQuery, Period, RecordQuery, Store, decode_cursor, in_subtree
 from streams.alerts import decode_position
+from streams.emitter import Sent
 from streams.subscriptions import Subscription, new_id, new_secret, now_text
 
 COLOURS = ("green", "blue", "yellow", "orange", "red")
@@ -79,16 +80,6 @@ def _instant(value: str | None, name: str) -> int | None:
         return parse_instant(value)
     except TimestampError as e:
         raise Problem(422, "Bad parameter", f"`{name}` {e}") from None
-
-
-class IngestResult(BaseModel):
-    index: int
-    event_id: str | None
-    ok: bool
-    partition: int | None = None
-    offset: int | None = None
-    code: str | None = None
-    error: str | None = None
 
 
 class SubscriptionIn(BaseModel):
@@ -487,35 +478,31 @@ def create_api(
             raise cursor_problem(e) from None
         return PageModel(items=page.items, next_cursor=page.next_cursor)
 
-    @app.post(
-        "/v1/events", tags=["ingest"], response_model=list[IngestResult], responses={503: {"model": ProblemModel}}
-    )
+    @app.post("/v1/events", tags=["ingest"], response_model=list[Sent], responses={503: {"model": ProblemModel}})
     async def ingest(
         who: Annotated[Caller, Depends(caller)],
         events: Annotated[
             list[Any], Body(max_length=1000, description="Events as in the contract, one JSON object each")
         ],
-    ) -> list[IngestResult]:
+    ) -> list[Sent]:
         """For agency systems that cannot speak Kafka: each event validated, keyed by case, sent and acknowledged."""
         if who.role not in ("ingest", "admin"):
             raise Problem(403, "Forbidden", f"role {who.role!r} may not send events; use an ingest key")
         if emitter is None:
             raise Problem(503, "Ingest unavailable", "this API has no Kafka (set KAFKA_BOOTSTRAP_SERVERS)")
-        results: list[IngestResult | None] = [None] * len(events)
+        results: list[Sent | None] = [None] * len(events)
         send, where = [], []
         for i, obj in enumerate(events):
             agency = obj.get("agency_id") if isinstance(obj, dict) else None
             if isinstance(agency, str) and not in_subtree(agency, who.scope):
                 why = f"agency {agency!r} is outside this key's scope {who.scope!r}"
-                results[i] = IngestResult(
-                    index=i, event_id=obj.get("event_id"), ok=False, code="out_of_scope", error=why
-                )
+                results[i] = Sent(index=i, event_id=obj.get("event_id"), ok=False, code="out_of_scope", error=why)
             else:
                 send.append(obj)
                 where.append(i)
         for sent in await asyncio.to_thread(emitter.send_many, send):
             i = where[sent.index]
-            results[i] = IngestResult(**{**dataclasses.asdict(sent), "index": i})
+            results[i] = dataclasses.replace(sent, index=i)
         return [r for r in results if r is not None]
 
     return app

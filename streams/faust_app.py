@@ -12,7 +12,9 @@ from typing import Any
 
 import faust
 
+from approval_monitor.logs import logging_config
 from approval_monitor.settings import Settings
+from streams.metrics import PipelineMetrics
 
 # Topic arguments for raw bytes (bytes types make Faust pick the raw codec for changelogs too).
 RAW: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
@@ -32,3 +34,11 @@ def new_app(app_id: str, settings: Settings, bootstrap: str, **overrides: Any) -
         "broker_heartbeat_interval": min(3.0, settings.session_timeout_seconds / 3),
     }
     return faust.App(app_id, **{**conf, **overrides})
+
+
+def run_app(app: faust.App, settings: Settings, metrics: PipelineMetrics, loglevel: str) -> None:
+    """Serve the process's metrics and hand ``app`` to Faust's worker, logging in the configured format."""
+    metrics.serve(settings.metrics_port)
+    config = logging_config(settings.log_format, loglevel)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=True, logging_config=config)
+    worker.execute_from_commandline()

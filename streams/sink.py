@@ -16,26 +16,25 @@ can cause change nothing.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 import time
 from typing import Any
 
 import faust
 import orjson
 
-from approval_monitor.logs import logging_config
 from approval_monitor.settings import Settings, changelog_topic
 from rules.engine import Engine, state_from_json
 from rules.pack import RulePack, load_pack
 from rules.views import case_document
 from store.base import Store
-from streams.faust_app import RAW, new_app
+from streams.faust_app import RAW, new_app, run_app
 from streams.metrics import PipelineMetrics
 from streams.offsets import start_uncommitted_at_earliest
+from streams.retry import RetryPolicy, until_done
 
 log = logging.getLogger("approval_monitor.sink")
+STORE_RETRY = RetryPolicy(backoff=0.2, cap=30.0)
 
 
 def open_store(settings: Settings) -> Store:
@@ -65,19 +64,8 @@ def create_sink_app(
     metrics.watch_lag(app)
 
     async def durably(what: str, write: Any) -> None:
-        delay = 0.2
-        while True:
-            try:
-                await write()
-                return
-            except Exception as e:  # any store failure is retried, never dropped
-                metrics.sink_failures.inc()
-                log.warning(
-                    "store write of %s failed (%s: %s); retrying in %.1fs", what, type(e).__name__, e, delay,
-                    extra={"what": what, "error": f"{type(e).__name__}: {e}", "retry_in": delay},
-                )  # fmt: skip
-                await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter, not secrecy
-                delay = min(delay * 2, 30.0)
+        """Any store failure is retried, never dropped: lag, not loss, while the store is away."""
+        await until_done(f"store write of {what}", write, STORE_RETRY, log, metrics.sink_failures.inc)
 
     @app.task  # type: ignore[misc]
     async def setup_store() -> None:
@@ -127,7 +115,4 @@ def run_sink(settings: Settings, bootstrap: str, loglevel: str = "warning") -> N
     store = open_store(settings)
     metrics = PipelineMetrics()
     app = create_sink_app(settings, load_pack(settings.rules), bootstrap, store, metrics)
-    metrics.serve(settings.metrics_port)
-    config = logging_config(settings.log_format, loglevel)
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=True, logging_config=config)
-    worker.execute_from_commandline()
+    run_app(app, settings, metrics, loglevel)

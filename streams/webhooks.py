@@ -33,7 +33,6 @@ import contextlib
 import hashlib
 import hmac
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -48,12 +47,12 @@ from kafka import KafkaConsumer
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from approval_monitor.logs import logging_config
 from approval_monitor.settings import Settings, subscription_partitions
 from rules.timeutil import format_instant
-from streams.faust_app import RAW, new_app
+from streams.faust_app import RAW, new_app, run_app
 from streams.metrics import PipelineMetrics
 from streams.offsets import start_uncommitted_at_earliest
+from streams.retry import RetryPolicy, until_done
 from streams.subscriptions import Subscription, matches
 
 log = logging.getLogger("approval_monitor.webhooks")
@@ -62,6 +61,7 @@ SIGNATURE_HEADER = "X-Approval-Signature"
 TIMESTAMP_HEADER = "X-Approval-Timestamp"
 SUBSCRIPTION_HEADER = "X-Approval-Subscription"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+PUBLISH_RETRY = RetryPolicy(backoff=0.5, cap=30.0)
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
@@ -84,22 +84,6 @@ def verify(
     if abs((time.time() if now is None else now) - ts) > tolerance:
         return False
     return hmac.compare_digest(signature(secret, ts, body), signed)
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    max_attempts: int
-    backoff: float  # seconds before the first retry
-    cap: float  # longest wait
-
-    def delay(self, failed: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
-        """Wait after the ``failed``-th failed attempt: doubling from ``backoff`` up to ``cap``, half of it
-        random ("equal jitter") so that subscribers failing together do not retry together."""
-        base = min(self.cap, self.backoff * 2 ** (failed - 1))
-        wait = base / 2 + (rng or random).random() * base / 2
-        if retry_after is not None:
-            wait = max(wait, min(retry_after, self.cap))
-        return wait
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -243,7 +227,7 @@ class SubscriptionDelivery:
     async def deliver(self, record: dict[str, Any], body: bytes) -> dict[str, Any]:
         """POST ``body`` until accepted or out of attempts; publish the outcome (and the dead letter)."""
         sub, cfg = self.sub, self.config
-        limit = sub.max_attempts or cfg.policy.max_attempts
+        limit = sub.max_attempts or cfg.policy.max_attempts or 1
         attempts: list[dict[str, Any]] = []
         ok = False
         for n in range(1, limit + 1):
@@ -383,7 +367,9 @@ def create_webhook_app(settings: Settings, bootstrap: str, metrics: PipelineMetr
         dead_letter_topic=settings.dead_letter_topic,
         group_prefix=f"{settings.app_id}-webhook",
         policy=RetryPolicy(
-            settings.webhook_max_attempts, settings.webhook_backoff_seconds, settings.webhook_backoff_max_seconds
+            backoff=settings.webhook_backoff_seconds,
+            cap=settings.webhook_backoff_max_seconds,
+            max_attempts=settings.webhook_max_attempts,
         ),
         timeout=settings.webhook_timeout_seconds,
     )
@@ -391,17 +377,11 @@ def create_webhook_app(settings: Settings, bootstrap: str, metrics: PipelineMetr
 
     async def publish(topic: str, key: str, value: dict[str, Any]) -> None:
         """Send and wait for Kafka's acknowledgement, retrying: an outcome is never lost."""
-        delay = 0.5
-        while True:
-            try:
-                fut = await outputs[topic].send(key=key.encode(), value=orjson.dumps(value))
-                await fut
-                return
-            except Exception as e:
-                metrics.webhook_publish_failures.inc()
-                log.warning("could not publish to %s (%s: %s); retrying in %.1fs", topic, type(e).__name__, e, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+
+        async def send() -> None:
+            await (await outputs[topic].send(key=key.encode(), value=orjson.dumps(value)))
+
+        await until_done(f"publishing to {topic}", send, PUBLISH_RETRY, log, metrics.webhook_publish_failures.inc)
 
     def make(sub: Subscription) -> SubscriptionDelivery:
         if not sessions:
@@ -459,7 +439,4 @@ def run_webhooks(settings: Settings, bootstrap: str, loglevel: str = "warning") 
     ensure_topics(settings, bootstrap)
     metrics = PipelineMetrics()
     app = create_webhook_app(settings, bootstrap, metrics)
-    metrics.serve(settings.metrics_port)
-    config = logging_config(settings.log_format, loglevel)
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=True, logging_config=config)
-    worker.execute_from_commandline()
+    run_app(app, settings, metrics, loglevel)

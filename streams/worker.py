@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import faust
-
-from approval_monitor.logs import logging_config
 from approval_monitor.settings import Settings
 from rules.pack import load_pack
 from streams.app import create_app
+from streams.faust_app import run_app
 from streams.metrics import PipelineMetrics
 from streams.topics import ensure_topics
 
@@ -17,7 +15,4 @@ def run_worker(settings: Settings, bootstrap: str, loglevel: str = "warning") ->
     ensure_topics(settings, bootstrap)
     metrics = PipelineMetrics()
     app = create_app(settings, pack, bootstrap, metrics)
-    metrics.serve(settings.metrics_port)
-    config = logging_config(settings.log_format, loglevel)
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=True, logging_config=config)
-    worker.execute_from_commandline()
+    run_app(app, settings, metrics, loglevel)
