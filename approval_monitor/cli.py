@@ -155,6 +155,7 @@ def emit(
     """Send events to the events topic as an agency system would: validated, keyed by case, acknowledged."""
     import orjson
 
+    from rules.events import raw_fields
     from streams.emitter import Emitter
 
     rejects = rejects or file.with_name(file.name + ".rejects.jsonl")
@@ -182,7 +183,7 @@ def emit(
     bad.sort(key=lambda b: b["line"])  # type: ignore[arg-type,return-value]
     with open(rejects, "wb") as f:
         for b in bad:
-            b["raw"] = lines[int(b["line"]) - 1].decode("utf-8", "replace")  # type: ignore[call-overload]
+            b.update(raw_fields(lines[int(b["line"]) - 1]))  # type: ignore[call-overload]
             f.write(orjson.dumps(b) + b"\n")
     failed = sum(1 for b in bad if b["code"] == "send_failed")
     err.print(

@@ -71,6 +71,21 @@ class Settings(BaseSettings):
     grace_seconds: int = Field(2, ge=0, description="Wait after a record's instant for late events before raising it.")
     batch_max: int = Field(500, ge=1, description="Most events a worker judges before making them durable together.")
     batch_seconds: float = Field(0.05, gt=0, description="Longest a worker waits to fill a batch.")
+    max_event_bytes: int = Field(
+        65536,
+        ge=1024,
+        description="Largest event the worker judges; a larger message is rejected as `too_large` (kept whole "
+        "on the rejected topic when it fits there, otherwise its first 4 KiB, size and SHA-256).",
+    )
+    rejected_max_bytes: int = Field(
+        2_097_152,
+        ge=65536,
+        description="`max.message.bytes` of the rejected topic and the worker's largest produce request; keep it "
+        "at least 4/3 of the events topic's limit plus 8 KiB so every message Kafka accepted is kept whole.",
+    )
+    catch_up_stall_seconds: float = Field(
+        2.0, gt=0, description="A partition catching up whose consumer judges nothing this long is read directly."
+    )
     state_cache: int = Field(20_000, ge=0, description="Decoded case states a worker keeps in memory (LRU).")
     store_shards: int = Field(1, ge=1, description="Primary shards of each Elasticsearch index the sink creates.")
     store_replicas: int = Field(0, ge=0, description="Replicas of each Elasticsearch index the sink creates.")
@@ -97,6 +112,11 @@ class Settings(BaseSettings):
 def changelog_topic(settings: Settings) -> str:
     """The worker's state table changelog (Faust's naming): every case's latest state, compacted."""
     return f"{settings.app_id}-cases-changelog"
+
+
+def positions_topic(settings: Settings) -> str:
+    """The worker's read positions per events partition (``streams.positions``), compacted."""
+    return f"{settings.app_id}-positions-changelog"
 
 
 def subscription_partitions(settings: Settings) -> int:

@@ -9,6 +9,7 @@ model, because it runs once per event on the hot path.
 
 from __future__ import annotations
 
+import base64
 import math
 from dataclasses import dataclass
 from decimal import Decimal
@@ -80,8 +81,37 @@ class Rejection:
             "case_id": self.case_id,
             "code": self.code,
             "reason": self.reason,
-            "raw": None if self.raw is None else self.raw.decode("utf-8", "replace"),
+            **raw_fields(self.raw),
         }
+
+
+def raw_fields(raw: bytes | None) -> dict[str, Any]:
+    """The input exactly as it came, as JSON fields: its text, or base64 when it is not UTF-8.
+
+    A rejection is evidence of what an agency sent, so it must give back the very
+    bytes: decoding with replacement characters would alter them.  Text that JSON
+    would escape six-fold (control characters) goes as base64 as well, so a kept
+    input is never more than a third larger than it came.
+    """
+    if raw is None:
+        return {"raw": None}
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"raw": base64.b64encode(raw).decode("ascii"), "raw_encoding": "base64"}
+    if sum(1 for c in raw if c < 0x20 and c not in (0x09, 0x0A, 0x0D)) * 16 > len(raw):
+        return {"raw": base64.b64encode(raw).decode("ascii"), "raw_encoding": "base64"}
+    return {"raw": text}
+
+
+def raw_bytes(fields: dict[str, Any]) -> bytes | None:
+    """The inverse of ``raw_fields``: the input's bytes from a kept rejection."""
+    raw = fields.get("raw")
+    if raw is None:
+        return None
+    if fields.get("raw_encoding") == "base64":
+        return base64.b64decode(raw)
+    return str(raw).encode("utf-8")
 
 
 def _ident(obj: dict[str, Any], name: str) -> str | None:

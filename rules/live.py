@@ -7,6 +7,10 @@ event itself proves they ran that long, as in replay — then the event applies
 is due (``at + grace <= now``) is raised.  Applying before the wall-clock firing
 means a completion that arrives late but within the grace stops the overdue
 from being raised at all instead of raising and revoking it.
+
+The worker passes ``now=None`` and fires the wall clock once per case after a
+whole batch of events (``on_tick``): a backlog that holds a step's start and its
+completion then raises nothing the completion disproves.
 """
 
 from __future__ import annotations
@@ -21,7 +25,10 @@ def due_before(now: int, grace: int) -> int:
     return now - grace + 1
 
 
-def on_event(engine: Engine, st: CaseState | None, ev: Event, now: int, grace: int) -> tuple[CaseState, list[Output]]:
+def on_event(
+    engine: Engine, st: CaseState | None, ev: Event, now: int | None = None, grace: int = 0
+) -> tuple[CaseState, list[Output]]:
+    """Apply ``ev`` in event time, then (unless ``now`` is None) fire what the wall clock says is due."""
     out: list[Output] = []
     if st is not None:
         if ev.event_id in st.seen:
@@ -29,7 +36,8 @@ def on_event(engine: Engine, st: CaseState | None, ev: Event, now: int, grace: i
         out.extend(engine.fire(st, ev.t))
     st, applied = engine.apply(st, ev)
     out.extend(applied)
-    out.extend(engine.fire(st, due_before(now, grace)))
+    if now is not None:
+        out.extend(engine.fire(st, due_before(now, grace)))
     return st, out
 
 

@@ -48,6 +48,19 @@ class PipelineMetrics:
             registry=r,
         )
         self.open_timers = Gauge("approval_open_timers", "Cases with a pending wake-up on this worker", registry=r)
+        self.catching_up = Gauge(
+            "approval_partitions_catching_up",
+            "Events partitions read back up to their end offset at assignment; their timers wait until then",
+            registry=r,
+        )
+        self.direct_reads = Counter(
+            "approval_events_read_directly",
+            "Events the consumer skipped or stalled on, read straight from Kafka and judged in order",
+            registry=r,
+        )
+        self.internal_errors = Counter(
+            "approval_internal_errors", "Events or timers the engine failed on (a bug: see the log)", registry=r
+        )
         self.sink_written = Counter("approval_sink_written", "Documents written to the store", ["what"], registry=r)
         self.sink_failures = Counter("approval_sink_failures", "Store writes that failed and were retried", registry=r)
         self.webhook_attempts = Counter(

@@ -15,10 +15,10 @@ import contextlib
 import logging
 import time
 
-from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from approval_monitor.settings import Settings, changelog_topic, subscription_partitions
+from approval_monitor.settings import Settings, changelog_topic, positions_topic, subscription_partitions
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ def topic_specs(settings: Settings) -> dict[str, int]:
         settings.records_topic: n,
         settings.rejected_topic: max(1, n // 2),
         changelog_topic(settings): n,
+        positions_topic(settings): n,
         settings.subscriptions_topic: subscription_partitions(settings),
         settings.deliveries_topic: n,
         settings.dead_letter_topic: max(1, n // 2),
@@ -53,10 +54,16 @@ def ensure_topics(settings: Settings, bootstrap: str, timeout: float = 30.0) -> 
         existing = set(admin.list_topics())
         # Only a case's latest state counts, and a subscription's latest version (a tombstone deletes it).
         compact = {"cleanup.policy": "compact"}
-        compacted = {changelog_topic(settings): compact, settings.subscriptions_topic: compact}
+        configs = {
+            changelog_topic(settings): compact,
+            positions_topic(settings): compact,
+            settings.subscriptions_topic: compact,
+            # Every rejection fits: the input kept whole, or its head, size and hash (streams.rejections).
+            settings.rejected_topic: {"max.message.bytes": str(settings.rejected_max_bytes)},
+        }
         missing = [
             NewTopic(
-                name, num_partitions=n, replication_factor=settings.replication, topic_configs=compacted.get(name, {})
+                name, num_partitions=n, replication_factor=settings.replication, topic_configs=configs.get(name, {})
             )
             for name, n in specs.items()
             if name not in existing
@@ -65,6 +72,8 @@ def ensure_topics(settings: Settings, bootstrap: str, timeout: float = 30.0) -> 
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker was quicker
                 admin.create_topics(missing)
             log.info("created topics", extra={"topics": [t.name for t in missing]})
+        if settings.rejected_topic in existing:
+            _raise_message_limit(admin, settings.rejected_topic, settings.rejected_max_bytes)
         pair = [settings.events_topic, settings.ticks_topic]
         described = {d["name"]: len(d["partitions"]) for d in admin.describe_topics(pair)}
         if described.get(settings.events_topic) != described.get(settings.ticks_topic):
@@ -75,3 +84,16 @@ def ensure_topics(settings: Settings, bootstrap: str, timeout: float = 30.0) -> 
             )
     finally:
         admin.close()
+
+
+def _raise_message_limit(admin: KafkaAdminClient, topic: str, limit: int) -> None:
+    """An existing rejected topic gets the limit every rejection is sized for (a smaller one would stop the worker)."""
+    try:
+        admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic, configs={"max.message.bytes": str(limit)})]
+        )
+    except KafkaError as e:  # e.g. a broker that does not support it: rejections above its limit stop the worker
+        log.warning(
+            "could not set max.message.bytes=%d on %s (%s); set it by hand", limit, topic, e,
+            extra={"topic": topic, "limit": limit},
+        )  # fmt: skip

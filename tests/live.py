@@ -6,6 +6,7 @@ session and tests cannot see each other's messages.
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -19,7 +20,26 @@ from typing import Any
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from approval_monitor.replay_job import replay_file
+from rules.pack import load_pack
+from rules.timeutil import format_instant
+from streams.emitter import Emitter
+
 ROOT = Path(__file__).resolve().parent.parent
+
+# Natural seconds (no calendar), limits of tens of seconds: timers really driven by the wall clock in a test.
+QUICK_PACK = """
+version: 1
+penalties: {overdue: 2, case_overdue: 3, procedure: 2}
+items:
+  - code: quick
+    limit_hours: 0.01          # the case: 36 s
+    reminder_at: 0.5
+    warning_at: 0.8
+    steps:
+      - {name: accept, limit_hours: 0.005}   # 18 s: reminder 9 s, warning 14.4 -> 15 s
+      - {name: review, limit_hours: 0.005}
+"""
 
 
 class Names:
@@ -89,6 +109,17 @@ class Worker:
             time.sleep(0.2)
         raise AssertionError(f"worker not ready within {timeout}s:\n{self.tail()}")
 
+    def wait_log(self, text: str, count: int, timeout: float = 60) -> None:
+        """Until the log (all runs so far) holds ``text`` ``count`` times; quietly if the worker died meanwhile."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.log.exists() and self.log.read_text(errors="replace").count(text) >= count:
+                return
+            if self.proc is not None and self.proc.poll() is not None:
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"no {text!r} #{count} in the worker's log within {timeout}s:\n{self.tail()}")
+
     def tail(self, n: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
 
@@ -145,3 +176,35 @@ def wait_for(
 
 def raw_producer(bootstrap: str) -> KafkaProducer:
     return KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+
+
+def stamp(t: float) -> str:
+    return format_instant(int(t))
+
+
+class Feed:
+    """Sends events stamped with the wall clock, remembering them in arrival order for replay."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.emitter = Emitter(bootstrap, topic)
+        self.sent: list[dict] = []
+        self.serial = 0
+
+    def send(self, case: str, typ: str, at: float | None = None, **fields: object) -> None:
+        self.serial += 1
+        obj = {
+            "event_id": f"e{self.serial}",
+            "case_id": case,
+            "type": typ,
+            "occurred_at": stamp(time.time() if at is None else at),
+            **fields,
+        }
+        result = self.emitter.send(obj)
+        assert result.ok, result.error
+        self.sent.append(obj)
+
+    def expected(self, pack_path: Path, until: int) -> list[dict]:
+        data = b"".join(orjson.dumps(o) + b"\n" for o in self.sent)
+        out = io.BytesIO()
+        replay_file(load_pack(pack_path), io.BytesIO(data), until, out, io.BytesIO())
+        return [orjson.loads(x) for x in out.getvalue().splitlines()]

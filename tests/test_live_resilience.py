@@ -8,7 +8,6 @@ the same events as of now — by id, none lost, nothing different.
 
 from __future__ import annotations
 
-import io
 import json
 import signal
 import threading
@@ -16,62 +15,15 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-import orjson
 import pytest
-from live import Names, Worker, wait_for
+from live import QUICK_PACK, Feed, Names, Worker, wait_for
 
-from approval_monitor.replay_job import replay_file
-from rules.pack import load_pack
-from rules.timeutil import format_instant, parse_instant
-from streams.emitter import Emitter
+from rules.timeutil import parse_instant
 
 pytestmark = pytest.mark.kafka
 
-PACK = """
-version: 1
-penalties: {overdue: 2, case_overdue: 3}
-items:
-  - code: quick
-    limit_hours: 0.01          # the case: 36 s
-    reminder_at: 0.5
-    warning_at: 0.8
-    steps:
-      - {name: accept, limit_hours: 0.005}   # 18 s: reminder 9 s, warning 14.4 -> 15 s
-      - {name: review, limit_hours: 0.005}
-"""
+PACK = QUICK_PACK
 GRACE = 1
-
-
-def _stamp(t: float) -> str:
-    return format_instant(int(t))
-
-
-class Feed:
-    """Sends events stamped with the wall clock, remembering them in arrival order for replay."""
-
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self.emitter = Emitter(bootstrap, topic)
-        self.sent: list[dict] = []
-        self.serial = 0
-
-    def send(self, case: str, typ: str, **fields: object) -> None:
-        self.serial += 1
-        obj = {
-            "event_id": f"e{self.serial}",
-            "case_id": case,
-            "type": typ,
-            "occurred_at": _stamp(time.time()),
-            **fields,
-        }
-        result = self.emitter.send(obj)
-        assert result.ok, result.error
-        self.sent.append(obj)
-
-    def expected(self, pack_path: Path, until: int) -> list[dict]:
-        data = b"".join(orjson.dumps(o) + b"\n" for o in self.sent)
-        out = io.BytesIO()
-        replay_file(load_pack(pack_path), io.BytesIO(data), until, out, io.BytesIO())
-        return [orjson.loads(x) for x in out.getvalue().splitlines()]
 
 
 def _check_exactly_once_by_id(got: list, expected: list[dict], *workers: Worker) -> None:

@@ -1,0 +1,228 @@
+"""Chaos trials through real Kafka: SIGKILL the worker at random moments, then hold its records against replay.
+
+    .venv/bin/python bench/chaos_bench.py --trials 30
+
+Each trial has its own topics and one worker that is killed (SIGKILL) several
+times while a feed runs: within its first second, during recovery, and after
+downtimes that leave a backlog in Kafka and let deadlines pass while it is
+down.  The feed mixes
+
+- **event-driven cases**: histories stamped in the past, decided by their events alone
+  (every step ends after its deadline, so no batching of them can raise and revoke);
+- **wall-clock cases**: stamped as they are sent, whose step and case deadlines
+  fall during the kills (completed before or after them at random);
+- **poison messages**: empty, binary, oversized, deeply nested, wrongly keyed.
+
+After the last deadline a final worker runs until the records topic holds
+every record ``replay`` gives for the same events in arrival order; then per
+trial and in total:
+
+- expected: records replay raises; lost: expected ids never raised;
+- repeats: extra copies of a raised id (at least once: allowed, counted);
+- wrong: ids replay does not raise (and nobody revoked);
+- false alarms: records revoked only because of a restart (a revocation in
+  these histories can only come from one), with the revocations themselves;
+- poison kept: poison messages found on the rejected topic with their exact bytes;
+  other rejections (an event judged out of order would be one) are counted apart.
+
+Kafka is started from its jars (deploy/kafka.sh) unless KAFKA_BOOTSTRAP_SERVERS is set.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from kafka import KafkaProducer
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from conftest import kafka_broker  # noqa: E402
+from live import Feed, Names, Worker, read_topic  # noqa: E402
+
+from rules.events import raw_bytes  # noqa: E402
+
+GRACE = 1
+PACK = """
+version: 1
+penalties: {overdue: 2, case_overdue: 3, procedure: 2}
+items:
+  - code: chaos
+    limit_hours: 0.00666666666666666667   # the case: 24 s
+    reminder_at: 0.5
+    warning_at: 0.8
+    steps:
+      - {name: accept, limit_hours: 0.00333333333333333333}   # 12 s
+      - {name: review, limit_hours: 0.00333333333333333333}
+"""
+STEP = 12
+CASE = 24
+
+
+def poison(rng: random.Random) -> tuple[bytes | None, bytes]:
+    kinds = [
+        lambda: b"",
+        lambda: bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 2000))),
+        lambda: b"\xff" * rng.randint(100_000, 900_000),
+        lambda: b"\x01" * rng.randint(1000, 400_000),
+        lambda: b"[" * rng.randint(1025, 200_000),
+        lambda: b'{"event_id": "\\ud800", "case_id": "X", "type": "case_submitted"}',
+        lambda: orjson.dumps(
+            {
+                "event_id": f"p{rng.random()}",
+                "case_id": "X",
+                "type": "case_completed",
+                "occurred_at": "2026-01-01T00:00:00Z",
+                "reason": "x" * 100_000,
+            }
+        ),
+    ]
+    key = rng.choice([None, b"X", bytes(rng.getrandbits(8) for _ in range(8))])
+    return key, rng.choice(kinds)()
+
+
+class Trial:
+    def __init__(self, n: int, bootstrap: str, tmp: Path, rng: random.Random, cases: int) -> None:
+        self.n, self.bootstrap, self.rng, self.cases = n, bootstrap, rng, cases
+        self.names = Names(partitions=4)
+        self.pack = tmp / f"chaos-{n}.yaml"
+        self.pack.write_text(PACK)
+        self.worker = Worker(self.names.env(bootstrap, self.pack, GRACE), tmp / f"worker-{n}.log")
+        self.feed = Feed(bootstrap, self.names.events)
+        self.poison: list[bytes] = []
+        self.last_deadline = 0.0
+
+    def _send(self, case: str, typ: str, at: float | None = None, **fields: object) -> None:
+        self.feed.send(case, typ, at=at, **fields)
+
+    def run_feed(self) -> None:
+        rng = self.rng
+        producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", max_request_size=1_000_000)
+        pending: list[tuple[float, str, str, dict[str, object]]] = []  # (when, case, type, fields)
+        t0 = time.time()
+        for i in range(self.cases):
+            case = f"T{self.n}-{i:03d}"
+            if i % 2:  # event-driven: a whole history in the past, decided by its events
+                base = t0 - 3600 + i
+                # Steps end after all their levels, so no split of the history into batches lets the
+                # wall clock raise what a later event of it revokes: any revocation is the restart's.
+                d1, d2 = rng.randint(STEP + 1, 2 * STEP), rng.randint(STEP + 1, 2 * STEP)
+                pending.append((t0 + i * 0.1, case, "__past__", {"base": base, "d1": d1, "d2": d2}))
+            else:  # wall-clock: deadlines fall while the worker is being killed
+                s = t0 + i * 0.1
+                d1, d2 = rng.uniform(1, STEP * 1.5), rng.uniform(1, STEP * 1.5)
+                pending += [
+                    (s, case, "case_submitted", {"item_code": "chaos", "agency_id": "city/chaos"}),
+                    (s + 0.01, case, "step_started", {"step": "accept"}),
+                    (s + d1, case, "step_completed", {"step": "accept"}),
+                    (s + d1 + 0.01, case, "step_started", {"step": "review"}),
+                ]
+                if rng.random() < 0.8:  # some never finish: their clocks run out
+                    pending += [
+                        (s + d1 + d2, case, "step_completed", {"step": "review"}),
+                        (s + d1 + d2 + 0.01, case, "case_completed", {}),
+                    ]
+                self.last_deadline = max(self.last_deadline, s + CASE, s + d1 + STEP)
+            if rng.random() < 0.15:
+                pending.append((t0 + i * 0.1 + 0.05, "", "__poison__", {}))
+        pending.sort(key=lambda p: p[0])
+        for when, case, typ, fields in pending:
+            time.sleep(max(0.0, when - time.time()))
+            if typ == "__past__":
+                b, d1, d2 = fields["base"], fields["d1"], fields["d2"]
+                assert isinstance(b, float) and isinstance(d1, int) and isinstance(d2, int)
+                self._send(case, "case_submitted", at=b, item_code="chaos", agency_id="city/chaos")
+                self._send(case, "step_started", at=b, step="accept")
+                self._send(case, "step_completed", at=b + d1, step="accept")
+                self._send(case, "step_started", at=b + d1, step="review")
+                self._send(case, "step_completed", at=b + d1 + d2, step="review")
+                self._send(case, "case_completed", at=b + d1 + d2)
+            elif typ == "__poison__":
+                key, value = poison(rng)
+                producer.send(self.names.events, key=key, value=value).get(timeout=30)
+                self.poison.append(value)
+            else:
+                self._send(case, typ, **fields)
+        producer.close()
+
+    def run(self) -> dict[str, int]:
+        feeder = threading.Thread(target=self.run_feed)
+        feeder.start()
+        kills = 0
+        while feeder.is_alive() or time.time() < self.last_deadline + GRACE:
+            self.worker.start()
+            time.sleep(
+                self.rng.choice([self.rng.uniform(0.1, 1.0), self.rng.uniform(1.0, 4.0), self.rng.uniform(3, 8)])
+            )
+            self.worker.kill(signal.SIGKILL)
+            kills += 1
+            time.sleep(self.rng.uniform(0.0, 4.0))  # down: a backlog builds, deadlines pass
+        feeder.join()
+        self.worker.start()
+        self.worker.wait_ready(timeout=120)
+        expected = {r["id"]: r for r in self.feed.expected(self.pack, int(time.time()) - GRACE - 1)}
+        deadline = time.monotonic() + 120
+        while True:
+            got = read_topic(self.bootstrap, self.names.records)
+            if {r["id"] for r, _, _ in got} >= set(expected) or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        time.sleep(3)  # anything still on its way (a false alarm would be)
+        got = read_topic(self.bootstrap, self.names.records)
+        rejected = read_topic(self.bootstrap, self.names.rejected, timeout=60)
+        self.worker.kill(signal.SIGTERM)
+        return self.score(expected, got, rejected, kills)
+
+    def score(self, expected: dict[str, dict], got: list, rejected: list, kills: int) -> dict[str, int]:
+        copies = Counter(r["id"] for r, _, _ in got)
+        revoked = {r["revokes"] for r, _, _ in got if r["kind"] == "revocation"}
+        revocations = {r["id"] for r, _, _ in got if r["kind"] == "revocation"}
+        kept = Counter(raw_bytes(r) for r, _, _ in rejected)
+        wanted = Counter(self.poison)
+        return {
+            "kills": kills,
+            "expected": len(expected),
+            "lost": len(set(expected) - set(copies)),
+            "repeats": sum(c - 1 for c in copies.values()),
+            "wrong": len(set(copies) - set(expected) - revoked - revocations),
+            "false_alarms": len(revoked) + len(revocations),
+            "poison": sum(wanted.values()),
+            "poison_kept": sum(min(c, kept[v]) for v, c in wanted.items()),
+            "other_rejections": sum(kept.values()) - sum(min(kept[v], c) for v, c in wanted.items()),
+        }
+
+
+COLUMNS = ["kills", "expected", "lost", "repeats", "wrong", "false_alarms", "poison", "poison_kept", "other_rejections"]
+
+
+def main(
+    trials: Annotated[int, typer.Option(help="Independent trials, each with its own topics.")] = 30,
+    cases: Annotated[int, typer.Option(help="Cases per trial (half event-driven, half wall-clock).")] = 60,
+    seed: Annotated[int, typer.Option(help="Seed of the kill schedule and the feed.")] = 1,
+) -> None:
+    rng = random.Random(seed)
+    total: Counter[str] = Counter()
+    print("trial " + " ".join(f"{c:>16}" for c in COLUMNS), flush=True)
+    with tempfile.TemporaryDirectory(prefix="am-chaos-") as tmp_s, kafka_broker(Path(tmp_s)) as bootstrap:
+        for n in range(1, trials + 1):
+            row = Trial(n, bootstrap, Path(tmp_s), rng, cases).run()
+            total.update(row)
+            print(f"{n:>5} " + " ".join(f"{row[c]:>16}" for c in COLUMNS), flush=True)
+    print("total " + " ".join(f"{total[c]:>16}" for c in COLUMNS), flush=True)
+    bad = total["lost"] + total["wrong"] + total["false_alarms"] + total["other_rejections"]
+    bad += total["poison"] - total["poison_kept"]
+    print("PASS: 0 lost, 0 wrong, 0 false alarms" if bad == 0 else f"FAIL: {bad} bad outcomes", flush=True)
+    raise typer.Exit(0 if bad == 0 else 1)
+
+
+if __name__ == "__main__":
+    typer.run(main)
