@@ -15,6 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from rules.agency import narrow as narrow_scope
+
 Role = Literal["supervisor", "agency", "ingest", "admin"]
 READ_ROLES: frozenset[str] = frozenset({"supervisor", "agency", "admin"})
 
@@ -54,13 +56,5 @@ class Keyring:
 
 
 def narrow(caller: Caller, requested: str | None) -> str | None:
-    """The agency subtree a query may cover; raises PermissionError outside the caller's scope."""
-    scope = caller.scope
-    if scope is None:
-        return requested
-    if requested is None:
-        return scope
-    req = requested.rstrip("/")
-    if req == scope or req.startswith(scope + "/"):
-        return req
-    raise PermissionError(f"agency {requested!r} is outside this key's scope {scope!r}")
+    """The agency subtree a query by ``caller`` may cover; raises ``OutOfScope`` outside the caller's scope."""
+    return narrow_scope(caller.scope, requested)

@@ -10,6 +10,7 @@ overdue alarms appear within a minute.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import secrets
@@ -26,11 +27,12 @@ from rich.console import Console
 
 from api.auth import hash_key
 from approval_monitor.embedded import EmbeddedBroker, free_port
-from approval_monitor.settings import DEMO_PACK, Settings
+from approval_monitor.packs import load_pack
+from approval_monitor.settings import DEMO_PACK, KafkaSettings
 from approval_monitor.simulate import Scenario, simulate_lines
 from rules.events import Event, parse_line
-from rules.pack import load_pack
 from rules.timeutil import parse_instant
+from streams.config import Topics
 from streams.emitter import Emitter
 from streams.topics import ensure_topics
 
@@ -46,33 +48,31 @@ LABELS = {
 }
 
 
-def demo_settings(settings: Settings) -> Settings:
-    return settings.model_copy(
-        update={
-            "rules": DEMO_PACK,
-            "app_id": f"{settings.app_id}-demo",
-            "events_topic": f"demo.{settings.events_topic}",
-            "ticks_topic": f"demo.{settings.ticks_topic}",
-            "records_topic": f"demo.{settings.records_topic}",
-            "rejected_topic": f"demo.{settings.rejected_topic}",
-            "subscriptions_topic": f"demo.{settings.subscriptions_topic}",
-            "deliveries_topic": f"demo.{settings.deliveries_topic}",
-            "dead_letter_topic": f"demo.{settings.dead_letter_topic}",
-            "partitions": 4,
-            "grace_seconds": 1,
-        }
+def demo_topics(topics: Topics) -> Topics:
+    """The demo's own topics and consumer groups, beside any real ones on the same cluster."""
+    return dataclasses.replace(
+        topics,
+        app_id=f"{topics.app_id}-demo",
+        events=f"demo.{topics.events}",
+        ticks=f"demo.{topics.ticks}",
+        records=f"demo.{topics.records}",
+        rejected=f"demo.{topics.rejected}",
+        subscriptions=f"demo.{topics.subscriptions}",
+        deliveries=f"demo.{topics.deliveries}",
+        dead_letter=f"demo.{topics.dead_letter}",
+        partitions=4,
     )
 
 
-def _feed(bootstrap: str, s: Settings, per_minute: float, stop: threading.Event, console: Console) -> None:
-    pack = load_pack(s.rules)
+def _feed(bootstrap: str, topics: Topics, per_minute: float, stop: threading.Event, console: Console) -> None:
+    pack = load_pack(DEMO_PACK)
     start = int(time.time()) + 2
     # A demo must show overdue alarms within a minute: steps run late often.
     scenario = Scenario(
         cases=100_000, start=start, per_hour=per_minute * 60, seed=random.randrange(1 << 30), noise=0.01, late=0.4
     )
     refused = 0
-    with Emitter(bootstrap, s.events_topic) as emitter:
+    with Emitter(bootstrap, topics.events) as emitter:
         for line in simulate_lines(pack, scenario):
             got = parse_line(line, 0)
             if isinstance(got, Event):
@@ -118,9 +118,11 @@ def _tail(bootstrap: str, topic: str, stop: threading.Event, console: Console, s
         consumer.close()
 
 
-def run_demo(settings: Settings, workdir: Path, duration: float | None, per_minute: float) -> list[dict[str, object]]:
+def run_demo(workdir: Path, duration: float | None, per_minute: float) -> list[dict[str, object]]:
     console = Console()
-    s = demo_settings(settings)
+    kafka_settings = KafkaSettings()
+    given = kafka_settings.kafka_bootstrap_servers
+    topics = demo_topics(kafka_settings.topics())
     workdir.mkdir(parents=True, exist_ok=True)
     broker = None
     children: list[subprocess.Popen[bytes]] = []
@@ -128,9 +130,9 @@ def run_demo(settings: Settings, workdir: Path, duration: float | None, per_minu
     seen: list[dict[str, object]] = []
     threads: list[threading.Thread] = []
     try:
-        if settings.kafka_bootstrap_servers:
-            bootstrap = settings.kafka_bootstrap_servers
-            console.print(f"Kafka: {bootstrap} (KAFKA_BOOTSTRAP_SERVERS), demo topics {s.events_topic} …")
+        if given:
+            bootstrap = given
+            console.print(f"Kafka: {bootstrap} (KAFKA_BOOTSTRAP_SERVERS), demo topics {topics.events} …")
         else:
             broker = EmbeddedBroker(workdir / "broker.log")
             bootstrap = broker.start()
@@ -138,21 +140,13 @@ def run_demo(settings: Settings, workdir: Path, duration: float | None, per_minu
                 f"Embedded Kafka-compatible broker (tansu, memory only: nothing survives a restart) on {bootstrap}."
                 " Production uses Kafka: set KAFKA_BOOTSTRAP_SERVERS."
             )
-        ensure_topics(s, bootstrap)
+        ensure_topics(topics, kafka_settings.kafka(bootstrap))
         env = {
             **os.environ,
+            **KafkaSettings.env_for(topics),
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "APPROVAL_MONITOR_RULES": str(s.rules),
-            "APPROVAL_MONITOR_APP_ID": s.app_id,
-            "APPROVAL_MONITOR_EVENTS_TOPIC": s.events_topic,
-            "APPROVAL_MONITOR_TICKS_TOPIC": s.ticks_topic,
-            "APPROVAL_MONITOR_RECORDS_TOPIC": s.records_topic,
-            "APPROVAL_MONITOR_REJECTED_TOPIC": s.rejected_topic,
-            "APPROVAL_MONITOR_SUBSCRIPTIONS_TOPIC": s.subscriptions_topic,
-            "APPROVAL_MONITOR_DELIVERIES_TOPIC": s.deliveries_topic,
-            "APPROVAL_MONITOR_DEAD_LETTER_TOPIC": s.dead_letter_topic,
-            "APPROVAL_MONITOR_PARTITIONS": str(s.partitions),
-            "APPROVAL_MONITOR_GRACE_SECONDS": str(s.grace_seconds),
+            "APPROVAL_MONITOR_RULES": str(DEMO_PACK),
+            "APPROVAL_MONITOR_GRACE_SECONDS": "1",
         }
         key = secrets.token_urlsafe(18)
         port = free_port()
@@ -172,7 +166,7 @@ def run_demo(settings: Settings, workdir: Path, duration: float | None, per_minu
         worker = children[0]
         console.print(
             f"Faust worker, sink, webhook deliverer and API started (logs in {workdir}); "
-            f"feeding {per_minute:g} cases a minute on {s.rules.name}."
+            f"feeding {per_minute:g} cases a minute on {DEMO_PACK.name}."
         )
         console.print(
             f"API: http://127.0.0.1:{port}/docs — key for this run: [bold]{key}[/bold]"
@@ -182,8 +176,8 @@ def run_demo(settings: Settings, workdir: Path, duration: float | None, per_minu
         )
         console.print("Alerts as they are raised — Ctrl-C to stop:\n")
         threads = [
-            threading.Thread(target=_feed, args=(bootstrap, s, per_minute, stop, console), daemon=True),
-            threading.Thread(target=_tail, args=(bootstrap, s.records_topic, stop, console, seen), daemon=True),
+            threading.Thread(target=_feed, args=(bootstrap, topics, per_minute, stop, console), daemon=True),
+            threading.Thread(target=_tail, args=(bootstrap, topics.records, stop, console, seen), daemon=True),
         ]
         for t in threads:
             t.start()
@@ -214,11 +208,7 @@ def run_demo(settings: Settings, workdir: Path, duration: float | None, per_minu
             kinds[str(rec["kind"])] = kinds.get(str(rec["kind"]), 0) + 1
         console.print(
             f"\n{len(seen)} records raised ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items())) or 'none'})."
-            f" Logs and the SQLite store: {workdir}. Records were on topic {s.records_topic}"
-            + (
-                " of the embedded broker, now gone."
-                if broker is not None
-                else f" at {settings.kafka_bootstrap_servers}."
-            )
+            f" Logs and the SQLite store: {workdir}. Records were on topic {topics.records}"
+            + (" of the embedded broker, now gone." if broker is not None else f" at {given}.")
         )
     return seen

@@ -31,9 +31,10 @@ from typing import IO, BinaryIO
 
 import orjson
 
+from approval_monitor.packs import load_pack
 from rules.engine import Engine
 from rules.events import Event, Rejection, decode
-from rules.pack import RulePack, load_pack
+from rules.pack import RulePack
 from rules.records import Record
 from rules.replay import DEFAULT_RETAIN_SECONDS, Replayer
 

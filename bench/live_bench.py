@@ -31,10 +31,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 from conftest import kafka_broker  # noqa: E402
 from live import Names, Worker  # noqa: E402
 
-from approval_monitor.settings import Settings  # noqa: E402
+from approval_monitor.packs import load_pack  # noqa: E402
 from approval_monitor.simulate import Scenario, simulate_lines  # noqa: E402
-from rules.pack import load_pack  # noqa: E402
 from rules.timeutil import format_instant, parse_instant  # noqa: E402
+from streams.config import Kafka  # noqa: E402
 from streams.topics import ensure_topics  # noqa: E402
 
 GRACE = 1
@@ -91,15 +91,7 @@ def throughput(bootstrap: str, n_events: int, tmp: Path) -> tuple[int, float, fl
     names = Names(partitions=8)
     pack_path = ROOT / "rules" / "packs" / "cn-gov-2026.yaml"
     start = int(time.time()) + 30 * 86400  # a month ahead: only the events raise records
-    settings = Settings(
-        app_id=names.app_id,
-        events_topic=names.events,
-        ticks_topic=names.ticks,
-        records_topic=names.records,
-        rejected_topic=names.rejected,
-        partitions=8,
-    )
-    ensure_topics(settings, bootstrap)
+    ensure_topics(names.topics(), Kafka(bootstrap))
     producer = _producer(bootstrap)
     sent = 0
     lines = simulate_lines(load_pack(pack_path), Scenario(cases=n_events // 10, start=start, noise=0.0, abandon=0))

@@ -30,8 +30,8 @@ UNTIL = "2026-12-31T00:00:00+08:00"
 
 
 def _events_file(cases: int, per_hour: float, seed: int) -> Path:
+    from approval_monitor.packs import load_pack
     from approval_monitor.simulate import Scenario, simulate_lines
-    from rules.pack import load_pack
 
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"events-{cases}-{per_hour:g}-{seed}.jsonl"
@@ -48,8 +48,8 @@ def _events_file(cases: int, per_hour: float, seed: int) -> Path:
 
 def child(events: str, workers: int) -> None:
     """One measurement, in its own process so that peak memory is its own."""
+    from approval_monitor.packs import load_pack
     from approval_monitor.replay_job import replay_file, replay_parallel
-    from rules.pack import load_pack
     from rules.timeutil import parse_instant
 
     until = parse_instant(UNTIL)

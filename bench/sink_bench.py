@@ -29,13 +29,14 @@ sys.path.insert(0, str(ROOT / "tests"))
 from conftest import elasticsearch, kafka_broker  # noqa: E402
 from live import Names, Worker  # noqa: E402
 
-from approval_monitor.settings import Settings, changelog_topic  # noqa: E402
+from approval_monitor.packs import load_pack  # noqa: E402
 from approval_monitor.simulate import Scenario, simulate_lines  # noqa: E402
 from rules.engine import Engine, state_to_json  # noqa: E402
 from rules.events import Event, parse_line  # noqa: E402
-from rules.pack import load_pack  # noqa: E402
 from rules.records import Record  # noqa: E402
 from rules.replay import Replayer  # noqa: E402
+from store.factory import StoreConfig, open_store  # noqa: E402
+from streams.config import Kafka  # noqa: E402
 from streams.topics import ensure_topics  # noqa: E402
 
 PACK = ROOT / "rules" / "packs" / "cn-gov-2026.yaml"
@@ -54,11 +55,10 @@ def history(cases: int) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]
 
 
 def count(store_url: str, prefix: str) -> tuple[int, int]:
-    settings = Settings(store_url=store_url, store_prefix=prefix)
-    from streams.sink import open_store
+    config = StoreConfig(url=store_url, prefix=prefix)
 
     async def go() -> tuple[int, int]:
-        store: Any = open_store(settings)
+        store: Any = open_store(config)
         try:
             return await store.count()
         finally:
@@ -94,13 +94,13 @@ def run(
     states: dict[str, dict[str, Any]],
 ) -> None:
     names = Names(partitions=8)
-    settings = Settings(app_id=names.app_id, records_topic=names.records, partitions=8)
-    ensure_topics(settings, bootstrap)
+    topics = names.topics()
+    ensure_topics(topics, Kafka(bootstrap))
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=20, batch_size=256 * 1024)
     for r in records:
         producer.send(names.records, key=r["case_id"].encode(), value=orjson.dumps(r))
     for cid, st in states.items():
-        producer.send(changelog_topic(settings), key=cid.encode(), value=orjson.dumps(st))
+        producer.send(topics.cases_changelog, key=cid.encode(), value=orjson.dumps(st))
     producer.flush()
     producer.close()
     env = names.env(bootstrap, PACK) | {

@@ -31,7 +31,7 @@ from conftest import kafka_broker  # noqa: E402
 from live import Names, Worker  # noqa: E402
 
 from approval_monitor.embedded import free_port  # noqa: E402
-from approval_monitor.settings import Settings  # noqa: E402
+from streams.config import Kafka  # noqa: E402
 from streams.subscriptions import Subscription, SubscriptionLog, new_id, new_secret, now_text  # noqa: E402
 from streams.topics import ensure_topics  # noqa: E402
 
@@ -58,10 +58,7 @@ def main(
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp, kafka_broker(Path(tmp)) as bootstrap:
         names = Names(partitions=8)
-        settings = Settings(app_id=names.app_id, records_topic=names.records, subscriptions_topic=names.subscriptions,
-                            deliveries_topic=names.deliveries, dead_letter_topic=names.dead, events_topic=names.events,
-                            ticks_topic=names.ticks, rejected_topic=names.rejected, partitions=8)  # fmt: skip
-        ensure_topics(settings, bootstrap)
+        ensure_topics(names.topics(), Kafka(bootstrap))
         port = free_port()
         counter = multiprocessing.Value("q", 0)
         server = multiprocessing.Process(target=receiver, args=(port, counter), daemon=True)

@@ -15,11 +15,8 @@ exactly the deadline is on time, a suspension at it is not.
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
-from rules.calendar import Calendar
 from rules.events import (
     CASE_COMPLETED,
     CASE_RESUMED,
@@ -31,94 +28,18 @@ from rules.events import (
     Event,
     Rejection,
 )
-from rules.pack import Item, RulePack
+from rules.pack import RulePack
+from rules.planning import Planner
 from rules.records import REVOCATION, Record, record_id
+from rules.state import CaseState, StepClock, Timer, state_from_json, state_to_json
 from rules.timeutil import format_instant
 
+__all__ = ["CaseState", "Engine", "Output", "StepClock", "Timer", "state_from_json", "state_to_json"]
+
 Output = Record | Rejection
-Timer = tuple[int, str, str]  # (at, kind, step or "")
 
 
-@dataclass(slots=True)
-class StepClock:
-    start: int
-    handler: str | None
-    end: int | None = None
-
-
-@dataclass(slots=True)
-class CaseState:
-    """Everything the engine knows of one case; small, so it fits a table row."""
-
-    case_id: str
-    item: Item | None = None
-    agency_id: str = ""
-    submitted: int = 0
-    handler: str | None = None
-    completed: int | None = None
-    steps: dict[str, StepClock] = field(default_factory=dict)
-    suspensions: list[tuple[int, int]] = field(default_factory=list)
-    suspended_at: int | None = None
-    suspended_by: str | None = None
-    suspended_total: int = 0  # counted seconds inside closed suspensions
-    fees: Decimal = Decimal(0)
-    fired: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, step or "") -> at
-    revised: dict[tuple[str, str], int] = field(default_factory=dict)  # revocations so far, per level
-    seen: set[str] = field(default_factory=set)
-    timers: list[Timer] = field(default_factory=list)  # sorted; step "" for case-level clocks
-    next_due: int | None = None
-    scheduled: int | None = None  # the due-index entry the driver holds for this case
-    last_t: int = 0
-    partition: int = -1  # the events-topic partition the case lives on (live pipeline only)
-
-    def set_timers(self, timers: list[Timer]) -> None:
-        timers.sort()
-        self.timers = timers
-        self.next_due = timers[0][0] if timers else None
-
-    @property
-    def closed(self) -> bool:
-        """Nothing more can be raised: completed, or never validly submitted."""
-        return self.item is None or self.completed is not None
-
-
-def level_instants(
-    cal: Calendar,
-    start: int,
-    levels: list[int],
-    suspensions: list[tuple[int, int]],
-    open_since: int | None,
-) -> list[int | None]:
-    """For ascending ``levels`` (counted seconds), the earliest instants the clock reaches them.
-
-    The clock counts working seconds from ``start`` outside the case's
-    suspensions; ``None`` means not reachable while an open suspension lasts.
-    """
-    out: list[int | None] = []
-    k = 0
-    cur, done = start, 0  # counted seconds in [start, cur)
-    gaps = [(s, e) for s, e in suspensions if e > start]
-    if open_since is not None:
-        gaps.append((open_since, -1))
-    for s, e in gaps:
-        if s > cur:
-            w = cal.work(cur, s)
-            while k < len(levels) and levels[k] <= done + w:
-                out.append(cal.after(cur, levels[k] - done))
-                k += 1
-            if k == len(levels):
-                return out
-            done += w
-        if e == -1:
-            return out + [None] * (len(levels) - k)
-        cur = max(cur, e)
-    while k < len(levels):
-        out.append(cal.after(cur, levels[k] - done))
-        k += 1
-    return out
-
-
-class Engine:
+class Engine(Planner):
     """Applies events to case states under one rule pack; holds no state of its own."""
 
     def __init__(self, pack: RulePack) -> None:
@@ -290,86 +211,6 @@ class Engine:
         st.suspended_total += st.item.calendar.work(s, t)
         st.suspended_at = None
 
-    # -- timers ---------------------------------------------------------------
-    def _case_timers(self, st: CaseState) -> list[Timer]:
-        item = st.item
-        assert item is not None
-        if item.limit is None or ("case_overdue", "") in st.fired:
-            return []
-        (at,) = level_instants(item.calendar, st.submitted, [item.limit], st.suspensions, st.suspended_at)
-        return [] if at is None else [(at, "case_overdue", "")]
-
-    def _step_timers(self, st: CaseState, name: str, clock: StepClock, fresh: bool = False) -> list[Timer]:
-        """``fresh``: the step has just started, so none of its levels can have fired."""
-        item = st.item
-        assert item is not None
-        levels = item.step_index[name].levels
-        if not fresh and st.fired:
-            fired = st.fired
-            levels = tuple(lv for lv in levels if (lv[1], name) not in fired)
-            if not levels:
-                return []
-        if not st.suspensions and st.suspended_at is None:
-            ats: list[int | None] = item.calendar.after_many(clock.start, [n for n, _ in levels])  # type: ignore[assignment]
-        else:
-            ats = level_instants(item.calendar, clock.start, [n for n, _ in levels], st.suspensions, st.suspended_at)
-        return [(at, kind, name) for at, (_, kind) in zip(ats, levels, strict=True) if at is not None]
-
-    def _suspension_timer(self, st: CaseState) -> list[Timer]:
-        item = st.item
-        assert item is not None and st.suspended_at is not None
-        if item.max_suspension is None or ("suspension", "") in st.fired:
-            return []
-        need = item.max_suspension + 1 - st.suspended_total
-        # The first second beyond the allowance starts one second before the
-        # instant at which counted suspension reaches allowance + 1.
-        at = item.calendar.after(st.suspended_at, need) - 1 if need > 0 else st.suspended_at
-        return [(at, "suspension", "")]
-
-    def plan(self, st: CaseState) -> None:
-        """Recompute every pending timer of the case from its facts."""
-        if st.item is None or st.completed is not None:
-            st.set_timers([])
-            return
-        timers = self._case_timers(st)
-        for name, clock in st.steps.items():
-            if clock.end is None:
-                timers.extend(self._step_timers(st, name, clock))
-        if st.suspended_at is not None:
-            timers.extend(self._suspension_timer(st))
-        st.set_timers(timers)
-
-    # -- late events (live pipeline) ------------------------------------------
-    def _level_now(self, st: CaseState, kind: str, step: str) -> int | None:
-        """Where the level of an already raised record lies on the facts known now; None if never reached."""
-        item = st.item
-        assert item is not None
-        cal, susp, open_since = item.calendar, st.suspensions, st.suspended_at
-        if kind == "suspension":
-            if item.max_suspension is None:
-                return None
-            need = item.max_suspension + 1
-            spans = [*susp, (open_since, None)] if open_since is not None else list(susp)
-            for s, e in spans:
-                w = cal.work(s, e) if e is not None else need
-                if w >= need:
-                    at = cal.after(s, need) - 1
-                    return at if e is None or at < e else None
-                need -= w
-            return None
-        if kind == "case_overdue":
-            start, end, n = st.submitted, st.completed, item.limit
-        else:
-            clock = st.steps.get(step)
-            if clock is None:
-                return None
-            spec = item.step_index[step]
-            start, end = clock.start, clock.end
-            n = spec.reminder if kind == "reminder" else spec.warning if kind == "warning" else spec.limit
-        assert n is not None
-        (level,) = level_instants(cal, start, [n], susp, open_since)
-        return None if level is None or (end is not None and end <= level) else level
-
     def _revise(self, st: CaseState, t: int, out: list[Output]) -> None:
         """A late event changed the past: revoke raised records its facts disprove, then re-plan.
 
@@ -439,53 +280,3 @@ class Engine:
             out.append(rec)
         st.next_due = timers[0][0] if timers else None
         return out
-
-
-# --------------------------------------------------------------------------- persistence
-def state_to_json(st: CaseState) -> dict[str, Any]:
-    """A case as plain JSON for a changelog-backed table; timers are derived, not stored."""
-    return {
-        "case_id": st.case_id,
-        "item": None if st.item is None else st.item.code,
-        "agency_id": st.agency_id,
-        "submitted": st.submitted,
-        "handler": st.handler,
-        "completed": st.completed,
-        "steps": {name: [c.start, c.handler, c.end] for name, c in st.steps.items()},
-        "suspensions": [list(s) for s in st.suspensions],
-        "suspended_at": st.suspended_at,
-        "suspended_by": st.suspended_by,
-        "suspended_total": st.suspended_total,
-        "fees": str(st.fees),
-        "fired": [[k, s, at] for (k, s), at in st.fired.items()],
-        "revised": [[k, s, n] for (k, s), n in st.revised.items()],
-        "seen": sorted(st.seen),
-        "last_t": st.last_t,
-        "partition": st.partition,
-    }
-
-
-def state_from_json(engine: Engine, d: dict[str, Any]) -> CaseState:
-    """Rebuild a case and re-plan its timers under the engine's (possibly newer) rule pack."""
-    item = None if d["item"] is None else engine.pack.items.get(d["item"])
-    st = CaseState(
-        d["case_id"],
-        item,
-        d["agency_id"],
-        d["submitted"],
-        d["handler"],
-        d["completed"],
-        {name: StepClock(s, h, e) for name, (s, h, e) in d["steps"].items()},
-        [(s, e) for s, e in d["suspensions"]],
-        d["suspended_at"],
-        d["suspended_by"],
-        d["suspended_total"],
-        Decimal(d["fees"]),
-        {(k, s): at for k, s, at in d["fired"]},
-        {(k, s): n for k, s, n in d.get("revised", [])},
-        set(d["seen"]),
-        last_t=d["last_t"],
-        partition=d["partition"],
-    )
-    engine.plan(st)
-    return st

@@ -15,8 +15,11 @@ from typing import Any
 
 from rules.timeutil import format_instant
 
-CASE_KINDS = frozenset({"case_overdue", "fee", "suspension"})
+# Kinds a rule pack gives penalty points to; a revocation carries none.
+PENALTY_KINDS = ("reminder", "warning", "overdue", "case_overdue", "procedure", "fee", "suspension")
 REVOCATION = "revocation"
+RECORD_KINDS = (*PENALTY_KINDS, REVOCATION)
+CASE_KINDS = frozenset({"case_overdue", "fee", "suspension"})
 
 
 def record_id(case_id: str, kind: str, step: str | None, at: int, extra: str = "") -> str:

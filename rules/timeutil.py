@@ -12,13 +12,15 @@ from __future__ import annotations
 import re
 import time
 
+from rules.errors import BadInput
+
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:([Zz])|([+-])(\d{2}):(\d{2}))\Z"
 )
 _DAYS_IN_MONTH = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
-class TimestampError(ValueError):
+class TimestampError(BadInput):
     """An instant that cannot be read; the message says how to write it."""
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rules.engine import CaseState, level_instants
+from rules.planning import level_instants
+from rules.state import CaseState
 from rules.timeutil import format_instant
 
 

@@ -24,6 +24,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from rules.errors import BadCursor
+
 
 @dataclass(frozen=True, slots=True)
 class RecordQuery:
@@ -68,13 +70,15 @@ def encode_cursor(values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(list(values))).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> list[Any]:
+def decode_cursor(cursor: str, shape: int | None = None) -> list[Any]:
+    """The values a cursor carries; ``shape``, when given, is how many the query's order needs."""
+    foreign = BadCursor(f"`cursor` {cursor[:80]!r} is not one this service issued for this list; start without it")
     try:
         values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, orjson.JSONDecodeError):
-        raise ValueError(f"cursor {cursor!r} is not one this service issued; start again without it") from None
-    if not isinstance(values, list):
-        raise ValueError(f"cursor {cursor!r} is not one this service issued; start again without it")
+        raise foreign from None
+    if not isinstance(values, list) or (shape is not None and len(values) != shape):
+        raise foreign
     return values
 
 
@@ -93,10 +97,6 @@ async def paged_export(store: Store, q: RecordQuery, page: int = 1000) -> AsyncI
 def empty_card(key: str) -> dict[str, Any]:
     """A scorecard before anything is counted; every backend fills this shape."""
     return {"key": key, "points": 0.0, "counts": {}, "steps_completed": 0, "steps_on_time": 0}
-
-
-def in_subtree(agency_id: str, scope: str | None) -> bool:
-    return scope is None or agency_id == scope or agency_id.startswith(scope.rstrip("/") + "/")
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,91 +32,23 @@ from elasticsearch import AsyncElasticsearch, NotFoundError
 from elasticsearch.helpers import async_bulk
 
 from rules.timeutil import format_instant, parse_instant
-from store.base import DeliveryQuery, OverdueQuery, Page, Period, RecordQuery, decode_cursor, empty_card, encode_cursor
-
-KEYWORD = {"type": "keyword"}
-EPOCH = {"type": "date", "format": "epoch_second"}
-
-RECORD_MAPPING = {
-    "dynamic": False,
-    "properties": {
-        "id": KEYWORD,
-        "kind": KEYWORD,
-        "case_id": KEYWORD,
-        "step": KEYWORD,
-        "at_epoch": EPOCH,
-        "at": {"type": "date"},  # ISO text: what date histograms bucket on
-        "agency_id": KEYWORD,
-        "item_code": KEYWORD,
-        "handler_id": KEYWORD,
-        "points": {"type": "float"},
-        "revokes": KEYWORD,
-    },
-}
-CASE_MAPPING = {
-    "dynamic": False,
-    "properties": {
-        "case_id": KEYWORD,
-        "item_code": KEYWORD,
-        "item_name": {"type": "text"},
-        "agency_id": KEYWORD,
-        "handler_id": KEYWORD,
-        "status": KEYWORD,
-        "submitted_epoch": EPOCH,
-        "completed_epoch": EPOCH,
-        "deadline_epoch": EPOCH,
-    },
-}
-CLOCK_MAPPING = {
-    "dynamic": False,
-    "properties": {
-        "kind": KEYWORD,
-        "case_id": KEYWORD,
-        "step": KEYWORD,
-        "agency_id": KEYWORD,
-        "item_code": KEYWORD,
-        "handler_id": KEYWORD,
-        "open": {"type": "boolean"},
-        "deadline_epoch": {"type": "long"},
-        "completed_epoch": {"type": "long"},
-        "on_time": {"type": "boolean"},
-        "limit_seconds": {"type": "long"},
-    },
-}
-DELIVERY_MAPPING = {
-    "dynamic": False,
-    "properties": {
-        "id": KEYWORD,
-        "subscription_id": KEYWORD,
-        "record_id": KEYWORD,
-        "status": KEYWORD,
-        "kind": KEYWORD,
-        "case_id": KEYWORD,
-        "agency_id": KEYWORD,
-        "attempts": {"type": "integer"},
-        "http_status": {"type": "integer"},
-        "latency_ms": {"type": "float"},
-        "at_epoch": EPOCH,
-    },
-}
-DELIVERY_SORT = [{"at_epoch": "desc"}, {"id": "asc"}]
+from store.base import DeliveryQuery, OverdueQuery, Page, RecordQuery, decode_cursor, encode_cursor
+from store.elastic_mappings import (
+    CASE_MAPPING,
+    CLOCK_MAPPING,
+    DELIVERY_MAPPING,
+    DELIVERY_SORT,
+    RECORD_MAPPING,
+    subtree_query,
+)
+from store.elastic_stats import ElasticStats
 
 
 def _epoch(text: str | None) -> int | None:
     return None if text is None else parse_instant(text)
 
 
-def _subtree(scope: str) -> dict[str, Any]:
-    root = scope.rstrip("/")
-    return {
-        "bool": {
-            "should": [{"term": {"agency_id": root}}, {"prefix": {"agency_id": root + "/"}}],
-            "minimum_should_match": 1,
-        }
-    }
-
-
-class ElasticStore:
+class ElasticStore(ElasticStats):
     def __init__(self, url: str, prefix: str = "approval", *, shards: int = 1, replicas: int = 0) -> None:
         self.es = AsyncElasticsearch(url, request_timeout=30, retry_on_timeout=True, max_retries=3)
         self.prefix = prefix
@@ -251,7 +183,7 @@ class ElasticStore:
         if q.kinds:
             filters.append({"terms": {"kind": list(q.kinds)}})
         if q.agency:
-            filters.append(_subtree(q.agency))
+            filters.append(subtree_query(q.agency))
         for field, value in (("item_code", q.item_code), ("handler_id", q.handler_id), ("case_id", q.case_id)):
             if value is not None:
                 filters.append({"term": {field: value}})
@@ -283,7 +215,7 @@ class ElasticStore:
         ``search_after`` (``from`` stops at 10,000), closed however the export ends."""
         query = self._records_query(q)
         if q.cursor:  # resume after a page the caller has: (at, id) strictly later in the sort order
-            at, rid = decode_cursor(q.cursor)
+            at, rid = decode_cursor(q.cursor, 2)
             later = [{"range": {"at_epoch": {"lt": at}}},
                      {"bool": {"filter": [{"term": {"at_epoch": at}}, {"range": {"id": {"gt": rid}}}]}}]  # fmt: skip
             query["bool"]["filter"].append({"bool": {"should": later, "minimum_should_match": 1}})
@@ -315,7 +247,7 @@ class ElasticStore:
         if q.kinds:
             filters.append({"terms": {"kind": list(q.kinds)}})
         if q.agency:
-            filters.append(_subtree(q.agency))
+            filters.append(subtree_query(q.agency))
         for field, value in (("item_code", q.item_code), ("handler_id", q.handler_id)):
             if value is not None:
                 filters.append({"term": {field: value}})
@@ -342,53 +274,6 @@ class ElasticStore:
         cursor = encode_cursor(hits[-1]["sort"]) if more and hits else None
         return Page(items, cursor)
 
-    async def scorecard(self, by: str, period: Period) -> list[dict[str, Any]]:
-        field = {"agency": "agency_id", "handler": "handler_id"}[by]
-        scope = [] if period.agency is None else [_subtree(period.agency)]
-        rec = await self.es.search(
-            index=self.records,
-            size=0,
-            query={"bool": {"filter": [{"range": {"at_epoch": {"gte": period.since, "lt": period.until}}}, *scope]}},
-            aggs={"g": {"terms": {"field": field, "size": 10_000},
-                        "aggs": {"points": {"sum": {"field": "points"}}, "kinds": {"terms": {"field": "kind", "size": 20}}}}},
-            ignore_unavailable=True,
-        )  # fmt: skip
-        steps = await self.es.search(
-            index=self.clocks,
-            size=0,
-            query={"bool": {"filter": [{"term": {"kind": "step"}},
-                                       {"range": {"completed_epoch": {"gte": period.since, "lt": period.until}}}, *scope]}},
-            aggs={"g": {"terms": {"field": field, "size": 10_000}, "aggs": {"on_time": {"filter": {"term": {"on_time": True}}}}}},
-        )  # fmt: skip
-        cards: dict[str, dict[str, Any]] = {}
-        for b in rec.get("aggregations", {}).get("g", {}).get("buckets", []):
-            card = cards.setdefault(b["key"], empty_card(b["key"]))
-            card["points"] = float(b["points"]["value"] or 0)
-            card["counts"] = {k["key"]: k["doc_count"] for k in b["kinds"]["buckets"]}
-        for b in steps["aggregations"]["g"]["buckets"]:
-            card = cards.setdefault(b["key"], empty_card(b["key"]))
-            card["steps_completed"], card["steps_on_time"] = b["doc_count"], b["on_time"]["doc_count"]
-        return [cards[k] for k in sorted(cards)]
-
-    async def daily(self, period: Period, utc_offset: int) -> list[dict[str, Any]]:
-        scope = [] if period.agency is None else [_subtree(period.agency)]
-        sign = "+" if utc_offset >= 0 else "-"
-        zone = f"{sign}{abs(utc_offset) // 3600:02}:{abs(utc_offset) % 3600 // 60:02}"
-        res = await self.es.search(
-            index=self.records,
-            size=0,
-            query={"bool": {"filter": [{"range": {"at_epoch": {"gte": period.since, "lt": period.until}}}, *scope]}},
-            aggs={"d": {"date_histogram": {"field": "at", "calendar_interval": "day", "time_zone": zone,
-                                           "min_doc_count": 1, "format": "yyyy-MM-dd"},
-                        "aggs": {"k": {"terms": {"field": "kind", "size": 20}}}}},
-            ignore_unavailable=True,
-        )  # fmt: skip
-        out = []
-        for b in res.get("aggregations", {}).get("d", {}).get("buckets", []):
-            day = b.get("key_as_string") or _day_from_key(b["key"], utc_offset)
-            out += [{"day": day, "kind": k["key"], "count": k["doc_count"]} for k in b["k"]["buckets"]]
-        return sorted(out, key=lambda r: (r["day"], r["kind"]))
-
     async def count(self) -> tuple[int, int]:
         await self.refresh()
         records = await self.es.count(index=self.records, ignore_unavailable=True)
@@ -407,9 +292,3 @@ RECORD_SORT = [{"at_epoch": "desc"}, {"id": "asc"}]
 
 def _record(source: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in source.items() if k != "at_epoch"}
-
-
-def _day_from_key(key: float, utc_offset: int) -> str:
-    """A bucket key as a local day; servers differ in seconds or milliseconds, so tell them apart by size."""
-    seconds = int(key) // 1000 if key > 10**11 else int(key)
-    return format_instant(seconds + utc_offset)[:10]

@@ -39,9 +39,9 @@ import faust
 import orjson
 from faust.types import TP
 
-from approval_monitor.settings import Settings
 from rules.engine import Engine
 from rules.pack import RulePack
+from streams.config import Kafka, Pipeline, Topics
 from streams.faust_app import RAW, new_app
 from streams.judging import Judge, JudgeConfig
 from streams.metrics import PipelineMetrics
@@ -53,27 +53,27 @@ log = logging.getLogger("approval_monitor.worker")
 EXIT_NOT_DURABLE = 70  # EX_SOFTWARE: the batch was not made durable; a restart judges it again
 
 
-def create_app(settings: Settings, pack: RulePack, bootstrap: str, metrics: PipelineMetrics | None = None) -> faust.App:
+def create_app(
+    topics: Topics, kafka: Kafka, pipeline: Pipeline, pack: RulePack, metrics: PipelineMetrics | None = None
+) -> faust.App:
     """The worker's Faust app, wired to ``pack``; start it with ``faust.Worker``."""
     metrics = metrics or PipelineMetrics()
     app = new_app(
-        settings.app_id,
-        settings,
-        bootstrap,
-        topic_partitions=settings.partitions,
-        topic_replication_factor=settings.replication,
-        producer_max_request_size=settings.rejected_max_bytes,
+        topics.app_id,
+        kafka,
+        topic_partitions=topics.partitions,
+        producer_max_request_size=topics.rejected_max_bytes,
     )
-    source = app.topic(settings.events_topic, settings.ticks_topic, **RAW)
-    ticks = app.topic(settings.ticks_topic, **RAW)
+    source = app.topic(topics.events, topics.ticks, **RAW)
+    ticks = app.topic(topics.ticks, **RAW)
     # bytes types make Faust pick the raw codec for the changelogs too
-    cases = app.Table("cases", default=None, partitions=settings.partitions, key_type=bytes, value_type=bytes)
+    cases = app.Table("cases", default=None, partitions=topics.partitions, key_type=bytes, value_type=bytes)
     # Per events partition, the first offset not yet judged (``streams.positions``).
     saved_positions = app.Table(
-        "positions", default=None, partitions=settings.partitions, key_type=bytes, value_type=bytes
+        "positions", default=None, partitions=topics.partitions, key_type=bytes, value_type=bytes
     )
-    start_uncommitted_at_earliest(app, [settings.events_topic, settings.ticks_topic])
-    positions = Positions(settings.events_topic, bootstrap, settings.app_id, settings.rejected_max_bytes)
+    start_uncommitted_at_earliest(app, [topics.events, topics.ticks])
+    positions = Positions(topics.events, kafka.bootstrap, topics.app_id, topics.rejected_max_bytes)
     judge = Judge(
         app,
         Engine(pack),
@@ -82,14 +82,14 @@ def create_app(settings: Settings, pack: RulePack, bootstrap: str, metrics: Pipe
         positions,
         metrics,
         JudgeConfig(
-            ticks_topic=settings.ticks_topic,
-            records_topic=settings.records_topic,
-            rejected_topic=settings.rejected_topic,
-            grace=settings.grace_seconds,
-            retain_seconds=int(settings.retain_days * 86400),
-            state_cache=settings.state_cache,
-            max_event_bytes=settings.max_event_bytes,
-            rejected_max_bytes=settings.rejected_max_bytes,
+            ticks_topic=topics.ticks,
+            records_topic=topics.records,
+            rejected_topic=topics.rejected,
+            grace=pipeline.grace_seconds,
+            retain_seconds=int(pipeline.retain_days * 86400),
+            state_cache=pipeline.state_cache,
+            max_event_bytes=pipeline.max_event_bytes,
+            rejected_max_bytes=topics.rejected_max_bytes,
         ),
     )
     timers = judge.timers
@@ -100,7 +100,7 @@ def create_app(settings: Settings, pack: RulePack, bootstrap: str, metrics: Pipe
 
     @app.agent(source)
     async def judging(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(settings.batch_max, within=settings.batch_seconds):
+        async for events in stream.take_events(pipeline.batch_max, within=pipeline.batch_seconds):
             async with lock:
                 try:
                     await judge.run([event.message for event in events])
@@ -110,7 +110,7 @@ def create_app(settings: Settings, pack: RulePack, bootstrap: str, metrics: Pipe
     @cases.on_recover  # type: ignore[misc]
     async def rebuild() -> None:
         """Recovery is complete: positions, catch-up targets and due-indexes of the partitions now owned."""
-        active = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == settings.events_topic}
+        active = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topics.events}
         async with lock:
             n = await judge.recovered(active)
             await resume_at_positions()
@@ -126,7 +126,7 @@ def create_app(settings: Settings, pack: RulePack, bootstrap: str, metrics: Pipe
         Only a shortcut: a consumer that starts elsewhere is corrected by ``Judge.run`` (skip or read directly)
         and by the stall watcher, so a failed commit costs time, never an event.
         """
-        offsets = {TP(settings.events_topic, p): off for p, off in positions.next.items()}
+        offsets = {TP(topics.events, p): off for p, off in positions.next.items()}
         try:
             await app.consumer._commit(offsets)
         except Exception as e:
@@ -135,7 +135,7 @@ def create_app(settings: Settings, pack: RulePack, bootstrap: str, metrics: Pipe
     @app.on_partitions_revoked.connect  # type: ignore[misc]
     async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
         async with lock:  # a batch in flight finishes before another worker may take its partitions
-            judge.revoked({tp.partition for tp in revoked if tp.topic == settings.events_topic})
+            judge.revoked({tp.partition for tp in revoked if tp.topic == topics.events})
 
     @app.task  # type: ignore[misc]
     async def drive_timers() -> None:
@@ -159,7 +159,7 @@ def create_app(settings: Settings, pack: RulePack, bootstrap: str, metrics: Pipe
         """Partitions whose consumer stalls below their catch-up target are read directly."""
         while True:
             await asyncio.sleep(0.5)
-            for partition in positions.stalled(after=settings.catch_up_stall_seconds):
+            for partition in positions.stalled(after=pipeline.catch_up_stall_seconds):
                 async with lock:
                     try:
                         await judge.catch_up(partition)

@@ -23,12 +23,12 @@ from typing import Any
 import faust
 import orjson
 
-from approval_monitor.settings import Settings, changelog_topic
 from rules.engine import Engine, state_from_json
-from rules.pack import RulePack, load_pack
+from rules.pack import RulePack
 from rules.views import case_document
 from store.base import Store
-from streams.faust_app import RAW, new_app, run_app
+from streams.config import Kafka, Pipeline, Topics
+from streams.faust_app import RAW, new_app
 from streams.metrics import PipelineMetrics
 from streams.offsets import start_uncommitted_at_earliest
 from streams.retry import RetryPolicy, until_done
@@ -37,27 +37,17 @@ log = logging.getLogger("approval_monitor.sink")
 STORE_RETRY = RetryPolicy(backoff=0.2, cap=30.0)
 
 
-def open_store(settings: Settings) -> Store:
-    url = settings.store_url
-    if url.startswith("sqlite:///"):
-        from store.sqlite import SqliteStore
-
-        return SqliteStore(url.removeprefix("sqlite:///"), day_offset=int(settings.display_utc_offset_hours * 3600))
-    if url.startswith(("http://", "https://")):
-        from store.elastic import ElasticStore
-
-        return ElasticStore(
-            url, prefix=settings.store_prefix, shards=settings.store_shards, replicas=settings.store_replicas
-        )
-    raise ValueError(f"APPROVAL_MONITOR_STORE_URL={url!r}: use sqlite:///path/to/file.db or http(s)://host:9200")
-
-
 def create_sink_app(
-    settings: Settings, pack: RulePack, bootstrap: str, store: Store, metrics: PipelineMetrics | None = None
+    topics: Topics,
+    kafka: Kafka,
+    pipeline: Pipeline,
+    pack: RulePack,
+    store: Store,
+    metrics: PipelineMetrics | None = None,
 ) -> faust.App:
     metrics = metrics or PipelineMetrics()
-    app = new_app(f"{settings.app_id}-sink", settings, bootstrap)
-    inputs = [settings.records_topic, changelog_topic(settings), settings.deliveries_topic]
+    app = new_app(f"{topics.app_id}-sink", kafka)
+    inputs = [topics.records, topics.cases_changelog, topics.deliveries]
     source = app.topic(*inputs, **RAW)
     start_uncommitted_at_earliest(app, inputs)
     engine = Engine(pack)
@@ -73,7 +63,7 @@ def create_sink_app(
 
     @app.agent(source)
     async def index(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(settings.batch_max, within=settings.batch_seconds):
+        async for events in stream.take_events(pipeline.batch_max, within=pipeline.batch_seconds):
             records: list[dict[str, Any]] = []
             deliveries: dict[str, dict[str, Any]] = {}  # by id: a later outcome replaces an earlier one
             states: dict[bytes, bytes] = {}  # a case's latest state in the batch: earlier ones are never decoded
@@ -81,9 +71,9 @@ def create_sink_app(
                 msg = event.message
                 if msg.value is None:
                     continue
-                if msg.topic == settings.records_topic:
+                if msg.topic == topics.records:
                     records.append(orjson.loads(msg.value))
-                elif msg.topic == settings.deliveries_topic:
+                elif msg.topic == topics.deliveries:
                     entry = orjson.loads(msg.value)
                     deliveries[entry["id"]] = entry
                 else:
@@ -106,13 +96,3 @@ def create_sink_app(
             metrics.sink_written.labels("cases").inc(len(latest))
 
     return app
-
-
-def run_sink(settings: Settings, bootstrap: str, loglevel: str = "warning") -> None:
-    from streams.topics import ensure_topics
-
-    ensure_topics(settings, bootstrap)
-    store = open_store(settings)
-    metrics = PipelineMetrics()
-    app = create_sink_app(settings, load_pack(settings.rules), bootstrap, store, metrics)
-    run_app(app, settings, metrics, loglevel)

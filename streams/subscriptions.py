@@ -23,6 +23,7 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from pydantic import BaseModel, Field
 
+from rules.agency import in_subtree
 from rules.timeutil import format_instant
 
 
@@ -52,12 +53,7 @@ def matches(sub: Subscription, record: dict[str, Any]) -> bool:
         return False
     if sub.items and record.get("item_code") not in sub.items:
         return False
-    if sub.agency is not None:
-        agency = str(record.get("agency_id", ""))
-        root = sub.agency.rstrip("/")
-        if agency != root and not agency.startswith(root + "/"):
-            return False
-    return True
+    return in_subtree(str(record.get("agency_id", "")), sub.agency)
 
 
 def new_secret() -> str:

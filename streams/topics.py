@@ -18,53 +18,52 @@ import time
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from approval_monitor.settings import Settings, changelog_topic, positions_topic, subscription_partitions
+from rules.errors import BadInput, Unavailable
+from streams.config import Kafka, Topics
 
 log = logging.getLogger(__name__)
 
 
-def topic_specs(settings: Settings) -> dict[str, int]:
-    n = settings.partitions
+def topic_specs(topics: Topics) -> dict[str, int]:
+    n = topics.partitions
     return {
-        settings.events_topic: n,
-        settings.ticks_topic: n,
-        settings.records_topic: n,
-        settings.rejected_topic: max(1, n // 2),
-        changelog_topic(settings): n,
-        positions_topic(settings): n,
-        settings.subscriptions_topic: subscription_partitions(settings),
-        settings.deliveries_topic: n,
-        settings.dead_letter_topic: max(1, n // 2),
+        topics.events: n,
+        topics.ticks: n,
+        topics.records: n,
+        topics.rejected: max(1, n // 2),
+        topics.cases_changelog: n,
+        topics.positions_changelog: n,
+        topics.subscriptions: topics.subscription_partitions,
+        topics.deliveries: n,
+        topics.dead_letter: max(1, n // 2),
     }
 
 
-def ensure_topics(settings: Settings, bootstrap: str, timeout: float = 30.0) -> None:
+def ensure_topics(topics: Topics, kafka: Kafka, timeout: float = 30.0) -> None:
     """Create missing topics; check that existing events and ticks topics agree on partitions."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id=f"{settings.app_id}-admin")
+            admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap, client_id=f"{topics.app_id}-admin")
             break
         except KafkaError as e:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"Kafka at {bootstrap} did not answer within {timeout:.0f}s: {e}") from e
+                raise Unavailable(f"Kafka at {kafka.bootstrap} did not answer within {timeout:.0f}s: {e}") from e
             time.sleep(0.5)
     try:
-        specs = topic_specs(settings)
+        specs = topic_specs(topics)
         existing = set(admin.list_topics())
         # Only a case's latest state counts, and a subscription's latest version (a tombstone deletes it).
         compact = {"cleanup.policy": "compact"}
         configs = {
-            changelog_topic(settings): compact,
-            positions_topic(settings): compact,
-            settings.subscriptions_topic: compact,
+            topics.cases_changelog: compact,
+            topics.positions_changelog: compact,
+            topics.subscriptions: compact,
             # Every rejection fits: the input kept whole, or its head, size and hash (streams.rejections).
-            settings.rejected_topic: {"max.message.bytes": str(settings.rejected_max_bytes)},
+            topics.rejected: {"max.message.bytes": str(topics.rejected_max_bytes)},
         }
         missing = [
-            NewTopic(
-                name, num_partitions=n, replication_factor=settings.replication, topic_configs=configs.get(name, {})
-            )
+            NewTopic(name, num_partitions=n, replication_factor=kafka.replication, topic_configs=configs.get(name, {}))
             for name, n in specs.items()
             if name not in existing
         ]
@@ -72,14 +71,14 @@ def ensure_topics(settings: Settings, bootstrap: str, timeout: float = 30.0) -> 
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker was quicker
                 admin.create_topics(missing)
             log.info("created topics", extra={"topics": [t.name for t in missing]})
-        if settings.rejected_topic in existing:
-            _raise_message_limit(admin, settings.rejected_topic, settings.rejected_max_bytes)
-        pair = [settings.events_topic, settings.ticks_topic]
+        if topics.rejected in existing:
+            _raise_message_limit(admin, topics.rejected, topics.rejected_max_bytes)
+        pair = [topics.events, topics.ticks]
         described = {d["name"]: len(d["partitions"]) for d in admin.describe_topics(pair)}
-        if described.get(settings.events_topic) != described.get(settings.ticks_topic):
-            raise RuntimeError(
-                f"topic {settings.events_topic} has {described.get(settings.events_topic)} partitions but "
-                f"{settings.ticks_topic} has {described.get(settings.ticks_topic)}; they must match "
+        if described.get(topics.events) != described.get(topics.ticks):
+            raise BadInput(
+                f"topic {topics.events} has {described.get(topics.events)} partitions but "
+                f"{topics.ticks} has {described.get(topics.ticks)}; they must match "
                 "(recreate the ticks topic with the events topic's count)"
             )
     finally:

@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
+from approval_monitor.packs import load_pack
 from rules.engine import Engine
 from rules.events import Event, Rejection, decode
-from rules.pack import RulePack, load_pack, parse_pack
+from rules.pack import RulePack, parse_pack
 from rules.records import Record
 from rules.replay import replay_events
 from rules.timeutil import parse_instant

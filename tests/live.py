@@ -20,9 +20,11 @@ from typing import Any
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from approval_monitor.packs import load_pack
 from approval_monitor.replay_job import replay_file
-from rules.pack import load_pack
+from approval_monitor.settings import KafkaSettings
 from rules.timeutil import format_instant
+from streams.config import Topics
 from streams.emitter import Emitter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,20 +59,19 @@ class Names:
         self.dead = f"t{tag}.dead"
         self.partitions = partitions
 
+    def topics(self) -> Topics:
+        return Topics(
+            app_id=self.app_id, events=self.events, records=self.records, rejected=self.rejected, ticks=self.ticks,
+            subscriptions=self.subscriptions, deliveries=self.deliveries, dead_letter=self.dead,
+            partitions=self.partitions,
+        )  # fmt: skip
+
     def env(self, bootstrap: str, rules: Path, grace: int = 1) -> dict[str, str]:
         return {
             **os.environ,
+            **KafkaSettings.env_for(self.topics()),
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "APPROVAL_MONITOR_RULES": str(rules),
-            "APPROVAL_MONITOR_APP_ID": self.app_id,
-            "APPROVAL_MONITOR_EVENTS_TOPIC": self.events,
-            "APPROVAL_MONITOR_TICKS_TOPIC": self.ticks,
-            "APPROVAL_MONITOR_RECORDS_TOPIC": self.records,
-            "APPROVAL_MONITOR_REJECTED_TOPIC": self.rejected,
-            "APPROVAL_MONITOR_SUBSCRIPTIONS_TOPIC": self.subscriptions,
-            "APPROVAL_MONITOR_DELIVERIES_TOPIC": self.deliveries,
-            "APPROVAL_MONITOR_DEAD_LETTER_TOPIC": self.dead,
-            "APPROVAL_MONITOR_PARTITIONS": str(self.partitions),
             "APPROVAL_MONITOR_GRACE_SECONDS": str(grace),
         }
 

@@ -20,9 +20,9 @@ from test_api import AUTH, KEYS
 from api.app import create_api
 from api.auth import Keyring, hash_key
 from approval_monitor.embedded import free_port
-from approval_monitor.settings import Settings
 from store.sqlite import SqliteStore
 from streams.alerts import RecordFeed, decode_position, encode_position
+from streams.config import Kafka
 from streams.topics import ensure_topics
 
 pytestmark = pytest.mark.kafka
@@ -112,11 +112,7 @@ def test_stream_sends_records_as_raised_within_scope_and_resumes_without_gap_or_
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     names = Names(partitions=4)
-    settings = Settings(
-        app_id=names.app_id, events_topic=names.events, ticks_topic=names.ticks, records_topic=names.records,
-        rejected_topic=names.rejected, partitions=4,
-    )  # fmt: skip
-    ensure_topics(settings, bootstrap=kafka_bootstrap)
+    ensure_topics(names.topics(), Kafka(kafka_bootstrap))
     producer = raw_producer(kafka_bootstrap)
 
     def produce(records: list[dict[str, Any]]) -> None:

@@ -11,9 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from test_store_contract import CASES, RECORDS, filled_sqlite
 
-from api.app import colour_for, create_api
+from api.app import create_api
 from api.auth import ApiKey, Keyring, hash_key
-from store.base import in_subtree
+from api.models import colour_for
+from rules.agency import in_subtree
 from store.sqlite import SqliteStore
 
 KEYS = {

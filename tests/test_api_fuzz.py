@@ -13,7 +13,7 @@ from test_store_contract import RECORDS, filled_sqlite
 
 from api.app import create_api
 from api.auth import ApiKey, Keyring, hash_key
-from approval_monitor.settings import Settings
+from streams.config import Kafka, Topics
 from streams.emitter import Emitter
 from streams.subscriptions import SubscriptionLog
 from streams.topics import ensure_topics
@@ -34,10 +34,10 @@ class FiniteFeed:
 def api_schema(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> schemathesis.BaseSchema:
     store = filled_sqlite(tmp_path_factory.mktemp("fuzz") / "monitor.db")
     emitter = Emitter(kafka_bootstrap, "fuzz.approval.events")
-    settings = Settings(subscriptions_topic="fuzz.subscriptions", records_topic="fuzz.records", partitions=1,
-                        app_id="fuzz", events_topic="fuzz.events", ticks_topic="fuzz.ticks")  # fmt: skip
-    ensure_topics(settings, kafka_bootstrap)
-    subscriptions = SubscriptionLog(kafka_bootstrap, settings.subscriptions_topic, settings.records_topic)
+    topics = Topics(app_id="fuzz", events="fuzz.events", ticks="fuzz.ticks", records="fuzz.records",
+                    subscriptions="fuzz.subscriptions", partitions=1)  # fmt: skip
+    ensure_topics(topics, Kafka(kafka_bootstrap))
+    subscriptions = SubscriptionLog(kafka_bootstrap, topics.subscriptions, topics.records)
     keys = [*KEYS.values(), ApiKey(name="admin", sha256=hash_key("admin-key"), role="admin")]
     app = create_api(store, Keyring(keys), bands=[0, 5, 15, 30], emitter=emitter, feed=FiniteFeed(),
                      subscriptions=subscriptions)  # fmt: skip

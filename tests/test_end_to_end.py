@@ -23,10 +23,10 @@ from test_api import AUTH, KEYS
 
 from api.app import create_api
 from api.auth import Keyring
+from approval_monitor.packs import load_pack
 from approval_monitor.simulate import Scenario, simulate_lines
 from rules.engine import Engine
 from rules.events import Event, parse_line
-from rules.pack import load_pack
 from rules.records import Record
 from rules.replay import Replayer
 from rules.views import case_document

@@ -17,10 +17,10 @@ import pytest
 from conftest import SAMPLE_PACK
 from live import Names, Worker, raw_producer, wait_for
 
+from approval_monitor.packs import load_pack
 from approval_monitor.replay_job import replay_file
 from approval_monitor.simulate import Scenario, simulate_lines
 from rules.events import Event, parse_line
-from rules.pack import load_pack
 from rules.timeutil import parse_instant
 from streams.emitter import Emitter
 

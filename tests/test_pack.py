@@ -7,8 +7,9 @@ from decimal import Decimal
 import pytest
 from conftest import SAMPLE_PACK
 
+from approval_monitor.packs import load_pack
 from rules.calendar import BusinessCalendar
-from rules.pack import PackError, hours_to_seconds, level_seconds, load_pack, parse_pack
+from rules.pack import PackError, hours_to_seconds, level_seconds, parse_pack
 
 GOOD = """
 version: 1

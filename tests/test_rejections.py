@@ -94,3 +94,17 @@ def test_a_stalled_partition_is_reported_only_while_catching_up() -> None:
     assert pos.stalled(after=0) == [0]
     pos.caught_up(0)
     assert pos.stalled(after=0) == [] and pos.live(0)
+
+
+def test_replay_keeps_a_line_that_is_not_utf8_byte_for_byte(tmp_path) -> None:
+    import io
+
+    from approval_monitor.packs import load_pack
+    from approval_monitor.replay_job import replay_file
+    from approval_monitor.settings import SAMPLE_PACK
+
+    line = b'{"event_id": "\xc3\x28", "case_id": "K"}'
+    rejects = io.BytesIO()
+    replay_file(load_pack(SAMPLE_PACK), io.BytesIO(line + b"\n"), 2_000_000_000, io.BytesIO(), rejects)
+    (body,) = [orjson.loads(x) for x in rejects.getvalue().splitlines()]
+    assert body["code"] == "bad_json" and body["raw_encoding"] == "base64" and raw_bytes(body) == line

@@ -8,9 +8,9 @@ from collections import Counter
 
 from conftest import SAMPLE_PACK
 
+from approval_monitor.packs import load_pack
 from approval_monitor.replay_job import replay_file
 from approval_monitor.simulate import Scenario, simulate_lines
-from rules.pack import load_pack
 from rules.timeutil import parse_instant
 
 UNTIL = parse_instant("2026-04-15T00:00:00+08:00")

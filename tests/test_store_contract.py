@@ -17,15 +17,16 @@ from typing import Any
 import pytest
 from conftest import SAMPLE_PACK
 
+from approval_monitor.packs import load_pack
 from approval_monitor.simulate import Scenario, simulate_lines
+from rules.agency import in_subtree
 from rules.engine import Engine
 from rules.events import Event, parse_line
-from rules.pack import load_pack
 from rules.records import Record
 from rules.replay import Replayer
 from rules.timeutil import parse_instant
 from rules.views import case_document
-from store.base import OverdueQuery, Period, RecordQuery, day_of, in_subtree
+from store.base import OverdueQuery, Period, RecordQuery, day_of
 from store.sqlite import SqliteStore
 
 UNTIL = parse_instant("2026-03-20T00:00:00+08:00")

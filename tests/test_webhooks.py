@@ -33,11 +33,12 @@ from live import Names, Worker, raw_producer, read_topic
 from api.app import create_api
 from api.auth import ApiKey, Keyring, hash_key
 from approval_monitor.embedded import free_port
-from approval_monitor.settings import Settings
 from store.sqlite import SqliteStore
+from streams.config import Kafka
+from streams.retry import RetryPolicy
 from streams.subscriptions import Subscription, matches
 from streams.topics import ensure_topics
-from streams.webhooks import RetryPolicy, signature, verify
+from streams.webhook_signing import signature, verify
 
 # -- units: the signature, the backoff, the filters ---------------------------------------------
 
@@ -87,7 +88,7 @@ def test_filters_select_an_agency_subtree_kinds_and_items() -> None:
 def test_a_message_that_is_not_a_record_is_logged_and_not_delivered(caplog: pytest.LogCaptureFixture) -> None:
     from types import SimpleNamespace
 
-    from streams.webhooks import _decode
+    from streams.webhook_delivery import _decode
 
     def msg(value: bytes | None) -> SimpleNamespace:
         return SimpleNamespace(value=value, topic="approval.records", partition=3, offset=41)
@@ -204,12 +205,7 @@ def world(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "APPROVAL_MONITOR_WEBHOOK_TIMEOUT_SECONDS": "5",
         "APPROVAL_MONITOR_LOG_FORMAT": "text",
     }
-    settings = Settings(
-        app_id=names.app_id, records_topic=names.records, subscriptions_topic=names.subscriptions,
-        deliveries_topic=names.deliveries, dead_letter_topic=names.dead, events_topic=names.events,
-        ticks_topic=names.ticks, rejected_topic=names.rejected, partitions=2,
-    )  # fmt: skip
-    ensure_topics(settings, kafka_bootstrap)
+    ensure_topics(names.topics(), Kafka(kafka_bootstrap))
     from streams.subscriptions import SubscriptionLog
 
     receivers = Receivers()

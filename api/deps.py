@@ -1,0 +1,97 @@
+"""What routes depend on: the services the app was assembled with, the caller, roles, scope and parameters.
+
+(No ``from __future__ import annotations``: FastAPI reads these signatures.)
+"""
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+
+from api.auth import READ_ROLES, Caller, Keyring, narrow
+from rules.errors import BadInput, Forbidden, Unavailable
+from rules.records import RECORD_KINDS
+from rules.timeutil import parse_instant
+from store.base import Store, decode_cursor
+
+
+@dataclass
+class Services:
+    """Everything a route may use, set once when the app is assembled (``api.app.create_api``)."""
+
+    store: Store
+    keyring: Keyring
+    bands: list[float]
+    utc_offset_hours: float = 8.0
+    emitter: Any = None  # streams.emitter.Emitter; None: the HTTP ingest answers 503
+    feed: Any = None  # streams.alerts.RecordFeed; None: the alert stream answers 503
+    subscriptions: Any = None  # streams.subscriptions.SubscriptionLog; None: subscriptions answer 503
+    heartbeat_seconds: float = 15.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+async def caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> Caller:
+    """Set by the authentication middleware; the header parameter documents the scheme in OpenAPI."""
+    found: Caller = request.state.caller
+    return found
+
+
+async def reader(who: Annotated[Caller, Depends(caller)]) -> Caller:
+    if who.role not in READ_ROLES:
+        raise Forbidden(f"role {who.role!r} may not read; use a supervisor, agency or admin key")
+    return who
+
+
+async def admin(who: Annotated[Caller, Depends(caller)], s: Annotated[Services, Depends(services)]) -> Caller:
+    if who.role != "admin":
+        raise Forbidden(f"role {who.role!r} may not manage subscriptions; use an admin key")
+    if s.subscriptions is None:
+        raise Unavailable("subscriptions need Kafka: set KAFKA_BOOTSTRAP_SERVERS")
+    return who
+
+
+async def ingester(who: Annotated[Caller, Depends(caller)], s: Annotated[Services, Depends(services)]) -> Caller:
+    if who.role not in ("ingest", "admin"):
+        raise Forbidden(f"role {who.role!r} may not send events; use an ingest key")
+    if s.emitter is None:
+        raise Unavailable("this API has no Kafka (set KAFKA_BOOTSTRAP_SERVERS); the HTTP ingest needs it")
+    return who
+
+
+Svc = Annotated[Services, Depends(services)]
+Reader = Annotated[Caller, Depends(reader)]
+Admin = Annotated[Caller, Depends(admin)]
+Ingester = Annotated[Caller, Depends(ingester)]
+
+
+def scoped(who: Caller, agency: str | None) -> str | None:
+    """The agency subtree a query may cover (``rules.agency``); outside the caller's scope it is refused."""
+    return narrow(who, agency)
+
+
+def checked_cursor(cursor: str | None) -> str | None:
+    """Refuse a foreign cursor before any response starts (an export cannot turn into an error midway)."""
+    if cursor is not None:
+        decode_cursor(cursor)
+    return cursor
+
+
+def instant(value: str | None, name: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_instant(value)
+    except BadInput as e:
+        raise BadInput(f"`{name}` {e}") from None
+
+
+def kinds(values: list[str] | None, name: str = "kind") -> tuple[str, ...]:
+    bad = sorted(set(values or ()) - set(RECORD_KINDS))
+    if bad:
+        raise BadInput(f"`{name}` {bad} unknown; use {', '.join(RECORD_KINDS)}")
+    return tuple(values or ())

@@ -1,0 +1,1 @@
+"""The API's routes, one module per concern; ``api.app`` includes them all."""

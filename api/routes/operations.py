@@ -1,0 +1,47 @@
+"""Operations: the page, liveness, readiness (store and Kafka) and Prometheus metrics."""
+
+import asyncio
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from api.deps import Svc
+from api.problems import ProblemModel, problem
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+router = APIRouter()
+
+
+@router.get("/", include_in_schema=False)
+async def page() -> FileResponse:
+    """The supervisors' page: a plain static bundle calling this API with the user's key."""
+    return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+
+
+@router.get("/healthz", tags=["operations"])
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["operations"], responses={503: {"model": ProblemModel}})
+async def readyz(request: Request, s: Svc) -> Response:
+    try:
+        ok = await s.store.ping()
+    except Exception as e:  # the store's own error says best what is wrong
+        return problem(request, 503, "Not ready", f"the store does not answer: {e}")
+    if not ok:
+        return problem(request, 503, "Not ready", "the store does not answer")
+    kafka = "not configured"
+    if s.emitter is not None:
+        failed = await asyncio.to_thread(s.emitter.reachable)
+        if failed:
+            return problem(request, 503, "Not ready", f"Kafka does not answer ({failed}); HTTP ingest needs it")
+        kafka = "ok"
+    return JSONResponse({"status": "ready", "store": "ok", "kafka": kafka})
+
+
+@router.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,194 @@
+"""One batch of the worker: its states, outputs and wake-ups, made durable in that order.
+
+Events apply in event time, one by one; the wall clock fires once per changed
+case after the whole batch; timer ticks fire what is due.  ``commit`` sends the
+records and rejections and waits for Kafka, then writes the case states to the
+table and its changelog and waits again; the caller saves the read positions
+after that (``streams.judging``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from rules.engine import CaseState, Output, state_to_json
+from rules.events import Event, Rejection, parse_line
+from rules.live import on_event, on_tick
+from rules.records import Record
+from streams.rejections import rejection_message, too_large
+
+if TYPE_CHECKING:
+    from streams.judging import Judge
+
+log = logging.getLogger("approval_monitor.worker")
+
+
+class Batch:
+    """One batch: its states, outputs and wake-ups, made durable in that order."""
+
+    def __init__(self, judge: Judge, now: int) -> None:
+        self.j = judge
+        self.now = now
+        self.states: dict[bytes, tuple[int, CaseState | None]] = {}  # key -> (partition, state; None = forget)
+        self.applied: dict[bytes, list[Event]] = {}  # this batch's events per case, to rebuild after a failure
+        self.touched: dict[bytes, int] = {}  # cases of caught-up partitions an event changed
+        self.outputs: list[tuple[Output, Any]] = []
+        self.timed: list[Record] = []  # raised by a timer: their lateness is measured once acknowledged
+
+    def load(self, key: bytes) -> CaseState | None:
+        if key in self.states:
+            return self.states[key][1]
+        st = self.j.decoded.get(key)
+        if st is not None:
+            self.j.decoded.move_to_end(key)
+            return st
+        return self.j.load_stored(key)
+
+    def event(self, msg: Any) -> None:
+        j = self.j
+        j.metrics.events.inc()
+        value = b"" if msg.value is None else bytes(msg.value)
+        if len(value) > j.conf.max_event_bytes:
+            self.outputs.append((too_large(msg.offset, len(value), j.conf.max_event_bytes, value), msg))
+            return
+        got = parse_line(value, msg.offset)
+        if isinstance(got, Rejection):
+            self.outputs.append((got, msg))
+            return
+        key = got.case_id.encode()
+        if msg.key != key:
+            reason = (
+                f"the message key {msg.key!r} is not the case_id; key every event by its case_id "
+                "so that a case's events stay on one partition, in order"
+            )
+            self.outputs.append((Rejection(msg.offset, got.event_id, got.case_id, "bad_key", reason, value), msg))
+            return
+        p = msg.partition
+        try:
+            st, outputs = on_event(j.engine, self.load(key), got)
+        except Exception as e:  # a bug in the engine: keep the event, never stop on it
+            self._failed(key, p, e)
+            reason = (
+                f"the engine failed on this event ({type(e).__name__}: {e}); it is kept here and the case goes on "
+                "without it: report it to the operators"
+            )
+            self.outputs.append(
+                (Rejection(msg.offset, got.event_id, got.case_id, "internal_error", reason, value), msg)
+            )
+            return
+        self.outputs.extend((o, msg) for o in outputs)
+        if st.item is None:
+            # An unknown case keeps nothing, not even the event id: if an ordering accident caused
+            # it, the event must be judged again when it comes back after its submission.
+            if key in self.states:
+                self.states[key] = (p, None)
+            return
+        st.partition = p
+        self.states[key] = (p, st)
+        self.applied.setdefault(key, []).append(got)
+        if j.positions.live(p):
+            self.touched[key] = p
+
+    def tick(self, msg: Any) -> None:
+        try:
+            case_ids = orjson.loads(msg.value)
+        except orjson.JSONDecodeError:
+            log.error("a tick that is not a JSON list was skipped", extra={"offset": msg.offset})
+            return
+        for case_id in case_ids:
+            self.wake(str(case_id).encode(), msg.partition)
+
+    def wake(self, key: bytes, partition: int) -> None:
+        st = self.load(key)
+        if st is None:
+            return
+        if st.closed and st.next_due is None and st.last_t + self.j.retain <= self.now:
+            self.states[key] = (partition, None)
+            return
+        if not self._fire(key, partition, st, timed=True):
+            self.j.timers.set(partition, st.case_id, self.j.wake_at(st))
+
+    def fire_wall_clock(self) -> None:
+        """After the batch's events: what the wall clock says is due for the cases they changed."""
+        for key, p in self.touched.items():
+            st = self.states.get(key, (p, None))[1]
+            if st is not None:
+                self._fire(key, p, st, timed=False)
+
+    def _fire(self, key: bytes, partition: int, st: CaseState, timed: bool) -> bool:
+        try:
+            fired = on_tick(self.j.engine, st, self.now, self.j.grace)
+        except Exception as e:  # a bug in the engine: the case waits for its next event
+            self._failed(key, partition, e)
+            self.j.timers.set(partition, st.case_id, None)
+            return True
+        if not fired:
+            return False
+        self.outputs.extend((o, None) for o in fired)
+        if timed:
+            self.timed.extend(o for o in fired if type(o) is Record)
+        self.states[key] = (partition, st)
+        return True
+
+    def _failed(self, key: bytes, partition: int, e: Exception) -> None:
+        """Rebuild the case from its last durable state and this batch's events that applied cleanly."""
+        log.error("the engine failed on case %r", key, exc_info=e, extra={"case_id": key.decode(errors="replace")})
+        self.j.metrics.internal_errors.inc()
+        self.j.decoded.pop(key, None)
+        st = self.j.load_stored(key)
+        for ev in self.applied.get(key, []):
+            st, _ = on_event(self.j.engine, st, ev)  # deterministic: what it raised is already in the outputs
+        if st is None:
+            self.states.pop(key, None)
+        else:
+            self.states[key] = (partition, st)
+
+    async def commit(self) -> None:
+        """Records acknowledged, then states written and acknowledged; positions are saved after."""
+        j = self.j
+        futures = []
+        # Straight to the producer: Faust's topic layer (schemas, sensors, future
+        # wrappers) cost more per message than judging the event did.
+        send = j.app.producer.send
+        for out, msg in self.outputs:
+            if type(out) is Record:
+                value = orjson.dumps(out.to_json())
+                futures.append(await send(j.conf.records_topic, out.case_id.encode(), value, None, None, None))
+            else:
+                assert isinstance(out, Rejection)
+                key = out.case_id.encode() if out.case_id else msg.key
+                value = rejection_message(out, msg, j.conf.rejected_max_bytes)
+                futures.append(await send(j.conf.rejected_topic, key, value, None, None, None))
+        for fut in futures:
+            await fut
+        acked = time.time()
+        for out, _ in self.outputs:
+            if isinstance(out, Record):
+                j.metrics.records.labels(out.kind).inc()
+            else:
+                j.metrics.rejected.labels(out.code).inc()
+        for rec in self.timed:
+            j.metrics.lateness.observe(max(0.0, acked - (rec.at + j.grace)))
+        futures = []
+        changelog = j.cases.changelog_topic.get_topic_name()
+        for key, (partition, st) in self.states.items():
+            if st is None:
+                j.cases.data.pop(key, None)
+                j.decoded.pop(key, None)
+                futures.append(await send(changelog, key, None, partition, None, None))
+                j.timers.set(partition, key.decode(), None)
+            else:
+                value = orjson.dumps(state_to_json(st))
+                j.cases.data[key] = value
+                j.decoded[key] = st
+                j.decoded.move_to_end(key)
+                futures.append(await send(changelog, key, value, partition, None, None))
+                j.timers.set(partition, st.case_id, j.wake_at(st))
+        while len(j.decoded) > j.conf.state_cache:
+            j.decoded.popitem(last=False)
+        for fut in futures:
+            await fut
