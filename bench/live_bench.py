@@ -28,8 +28,8 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from conftest import kafka_broker  # noqa: E402
-from live import Names, Worker  # noqa: E402
+from support import kafka_broker  # noqa: E402
+from support.live import Names, Worker  # noqa: E402
 
 from approval_monitor.packs import load_pack  # noqa: E402
 from approval_monitor.simulate import Scenario, simulate_lines  # noqa: E402

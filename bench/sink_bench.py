@@ -26,8 +26,8 @@ from kafka import KafkaProducer
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from conftest import elasticsearch, kafka_broker  # noqa: E402
-from live import Names, Worker  # noqa: E402
+from support import elasticsearch, kafka_broker  # noqa: E402
+from support.live import Names, Worker  # noqa: E402
 
 from approval_monitor.packs import load_pack  # noqa: E402
 from approval_monitor.simulate import Scenario, simulate_lines  # noqa: E402

@@ -27,8 +27,8 @@ from kafka import KafkaProducer
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from conftest import kafka_broker  # noqa: E402
-from live import Names, Worker  # noqa: E402
+from support import kafka_broker  # noqa: E402
+from support.live import Names, Worker  # noqa: E402
 
 from approval_monitor.embedded import free_port  # noqa: E402
 from streams.config import Kafka  # noqa: E402

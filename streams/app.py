@@ -113,7 +113,9 @@ def create_app(
         active = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topics.events}
         async with lock:
             n = await judge.recovered(active)
-            await resume_at_positions()
+        # Outside the lock, and bounded: a commit waits for any rebalance that has begun, and that
+        # rebalance's revocation waits for the lock.
+        await resume_at_positions()
         log.info(
             "timers rebuilt: %d cases on partitions %s; catching up on %s", n, sorted(active), positions.catching_up(),
             extra={"cases": n, "partitions": sorted(active),
@@ -128,9 +130,9 @@ def create_app(
         """
         offsets = {TP(topics.events, p): off for p, off in positions.next.items()}
         try:
-            await app.consumer._commit(offsets)
-        except Exception as e:
-            log.warning("could not commit the worker's positions as the group's offsets: %s", e)
+            await asyncio.wait_for(app.consumer._commit(offsets), timeout=5.0)
+        except Exception as e:  # a rebalance under way, a coordinator away: the skip/read-directly path covers it
+            log.warning("could not commit the worker's positions as the group's offsets: %r", e)
 
     @app.on_partitions_revoked.connect  # type: ignore[misc]
     async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:

@@ -13,9 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import SAMPLE_PACK, start_noida, stop_noida
-from live import Names, Worker
-from test_live_e2e import _future_history, _obj, _replay
+from support import SAMPLE_PACK, start_noida, stop_noida
+from support.live import Names, Worker, future_history, line_object, proven_records
 
 from approval_monitor.embedded import free_port
 from store.base import RecordQuery
@@ -69,10 +68,10 @@ def test_worker_and_sink_fill_the_sqlite_store(kafka_bootstrap: str, tmp_path: P
     sink = Worker({**env, "APPROVAL_MONITOR_METRICS_PORT": str(ports["sink"])}, tmp_path / "sink.log").start("sink")
     try:
         worker.wait_ready()
-        lines = _future_history(cases=40)
-        expected = _replay(lines)
+        lines = future_history(cases=40)
+        expected = proven_records(lines)
         with Emitter(kafka_bootstrap, names.events) as emitter:
-            sent = sum(r.ok for r in emitter.send_many([_obj(x) for x in lines]))
+            sent = sum(r.ok for r in emitter.send_many([line_object(x) for x in lines]))
 
         def count() -> int:
             s = SqliteStore(db)
@@ -132,14 +131,14 @@ def test_sink_survives_elasticsearch_going_away(kafka_bootstrap: str, tmp_path: 
     sink = Worker(env, tmp_path / "sink.log").start("sink")
     try:
         worker.wait_ready()
-        lines = _future_history(cases=60)
-        expected = _replay(lines)
+        lines = future_history(cases=60)
+        expected = proven_records(lines)
         half = len(lines) // 2
         with Emitter(kafka_bootstrap, names.events) as emitter:
-            emitter.send_many([_obj(x) for x in lines[:half]])
+            emitter.send_many([line_object(x) for x in lines[:half]])
             time.sleep(6)
             stop_noida(es)
-            emitter.send_many([_obj(x) for x in lines[half:]])  # the store is down meanwhile
+            emitter.send_many([line_object(x) for x in lines[half:]])  # the store is down meanwhile
         time.sleep(8)
         assert "retrying" in (tmp_path / "sink.log").read_text(errors="replace")
         es = start_es()

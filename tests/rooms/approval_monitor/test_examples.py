@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, read_jsonl
+from support import EXAMPLES, read_jsonl
 
 KEY = ("kind", "case_id", "step", "at", "points", "agency_id", "item_code")
 

@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from test_api import AUTH, KEYS
-from test_store_contract import RECORDS, filled_sqlite
+from support.data import AUTH, KEYS, RECORDS, filled_sqlite
 
 from api.app import create_api
 from api.auth import ApiKey, Keyring, hash_key

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import EXAMPLES, SAMPLE_PACK
+from support import EXAMPLES, SAMPLE_PACK
 from typer.testing import CliRunner
 
 from approval_monitor.cli import app

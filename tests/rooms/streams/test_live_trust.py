@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 from kafka import KafkaProducer
-from live import QUICK_PACK, Feed, Names, Worker, read_topic, wait_for
+from support.live import QUICK_PACK, Feed, Names, Worker, read_topic, wait_for
 
 from rules.events import raw_bytes
 

@@ -9,20 +9,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from test_store_contract import CASES, RECORDS, filled_sqlite
+from support.data import AUTH, CASES, KEYS, RECORDS, filled_sqlite
 
 from api.app import create_api
-from api.auth import ApiKey, Keyring, hash_key
+from api.auth import Keyring, hash_key
 from api.models import colour_for
 from rules.agency import in_subtree
 from store.sqlite import SqliteStore
-
-KEYS = {
-    "sup": ApiKey(name="supervisor", sha256=hash_key("sup-key"), role="supervisor"),
-    "market": ApiKey(name="market bureau", sha256=hash_key("market-key"), role="agency", scope="city/market"),
-    "ingest": ApiKey(name="upstream", sha256=hash_key("ingest-key"), role="ingest"),
-}
-AUTH = {name: {"Authorization": f"Bearer {name}-key"} for name in KEYS}
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +140,7 @@ def test_readiness_fails_when_kafka_does_not_answer(tmp_path: Path) -> None:
 
 @pytest.mark.kafka
 def test_http_ingest_sends_what_the_emitter_sends(kafka_bootstrap: str, tmp_path: Path) -> None:
-    from live import Names, read_topic
+    from support.live import Names, read_topic
 
     from streams.emitter import Emitter, encode
 

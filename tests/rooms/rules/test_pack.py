@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from conftest import SAMPLE_PACK
+from support import SAMPLE_PACK
 
 from approval_monitor.packs import load_pack
 from rules.calendar import BusinessCalendar

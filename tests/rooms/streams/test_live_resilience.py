@@ -16,7 +16,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
-from live import QUICK_PACK, Feed, Names, Worker, wait_for
+from support.live import QUICK_PACK, Feed, Names, Worker, wait_for
 
 from rules.timeutil import parse_instant
 

@@ -6,7 +6,7 @@ import io
 import json
 from collections import Counter
 
-from conftest import SAMPLE_PACK
+from support import SAMPLE_PACK
 
 from approval_monitor.packs import load_pack
 from approval_monitor.replay_job import replay_file

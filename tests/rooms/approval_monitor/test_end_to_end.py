@@ -16,15 +16,14 @@ from typing import Any
 
 import orjson
 import pytest
-from conftest import SAMPLE_PACK
 from fastapi.testclient import TestClient
-from live import Names, Worker
-from test_api import AUTH, KEYS
+from support import SAMPLE_PACK
+from support.data import AUTH, KEYS
+from support.live import Names, Worker, past_history
 
 from api.app import create_api
 from api.auth import Keyring
 from approval_monitor.packs import load_pack
-from approval_monitor.simulate import Scenario, simulate_lines
 from rules.engine import Engine
 from rules.events import Event, parse_line
 from rules.records import Record
@@ -34,20 +33,6 @@ from store.sqlite import SqliteStore
 from streams.emitter import Emitter
 
 pytestmark = pytest.mark.kafka
-
-
-def _past_history(now: int) -> list[dict[str, Any]]:
-    """Thirty cases submitted four months ago, a third abandoned mid-way; events in application order."""
-    pack = load_pack(SAMPLE_PACK)
-    scenario = Scenario(cases=30, start=now - 120 * 86400, seed=21, noise=0.0, abandon=0.35, case_prefix="E")
-    keyed = []
-    for i, line in enumerate(simulate_lines(pack, scenario)):
-        got = parse_line(line, i)
-        assert isinstance(got, Event)
-        keyed.append(((got.t, i), orjson.loads(line)))
-    keyed.sort(key=lambda kv: kv[0])
-    assert keyed[-1][0][0] < now - 30 * 86400  # every clock long past its last level
-    return [obj for _, obj in keyed]
 
 
 def _replayed(objs: list[dict[str, Any]], now: int) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
@@ -83,7 +68,7 @@ def test_events_posted_over_http_come_back_as_records_timelines_and_the_overdue_
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     now = int(time.time())
-    objs = _past_history(now)
+    objs = past_history(now)
     names = Names(partitions=4)
     db = tmp_path / "monitor.db"
     env = {**names.env(kafka_bootstrap, SAMPLE_PACK), "APPROVAL_MONITOR_STORE_URL": f"sqlite:///{db}"}

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
-from conftest import ROOT
+from support import ROOT
 
 
 def _receiver(got: list[tuple[dict[str, str], bytes]]) -> ThreadingHTTPServer:

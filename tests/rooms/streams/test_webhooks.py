@@ -26,9 +26,9 @@ from typing import Any
 
 import orjson
 import pytest
-from conftest import SAMPLE_PACK
 from fastapi.testclient import TestClient
-from live import Names, Worker, raw_producer, read_topic
+from support import SAMPLE_PACK
+from support.live import Names, Worker, raw_producer, read_topic
 
 from api.app import create_api
 from api.auth import ApiKey, Keyring, hash_key

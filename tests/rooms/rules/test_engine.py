@@ -6,7 +6,7 @@ local 09:00 is 01:00Z, 12:00 is 04:00Z and 13:30 is 05:30Z.
 
 from __future__ import annotations
 
-from conftest import brief, events, judge
+from support import brief, events, judge
 
 from rules.engine import Engine
 from rules.pack import parse_pack

@@ -13,11 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import SAMPLE_PACK
-from live import Names, Worker
-from test_alerts import serving
-from test_api import AUTH, KEYS
-from test_end_to_end import _past_history
+from support import SAMPLE_PACK
+from support.data import AUTH, KEYS
+from support.live import Names, Worker, past_history, serving
 
 from api.app import create_api
 from api.auth import Keyring
@@ -26,7 +24,7 @@ from streams.alerts import RecordFeed
 from streams.emitter import Emitter
 
 pytestmark = pytest.mark.kafka
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _chromium() -> str:
@@ -63,7 +61,7 @@ def test_the_page_shows_the_board_filters_by_agency_and_opens_a_timeline(kafka_b
     try:
         worker.wait_ready()
         with serving(app) as url:
-            history = _past_history(now)
+            history = past_history(now)
             res = httpx.post(f"{url}/v1/events", json=history, headers=AUTH["ingest"], timeout=60)
             assert res.status_code == 200 and all(r["ok"] for r in res.json())
             deadline = time.monotonic() + 90

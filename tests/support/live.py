@@ -1,4 +1,4 @@
-"""Helpers for tests against real brokers: worker processes and topic readers.
+"""Helpers for tests against real brokers: worker processes, topic readers, feeds, histories, a loopback API.
 
 Every test gets its own app id and topic names, so one broker serves the whole
 session and tests cannot see each other's messages.
@@ -6,28 +6,36 @@ session and tests cannot see each other's messages.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
+import uvicorn
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from approval_monitor.embedded import free_port
 from approval_monitor.packs import load_pack
 from approval_monitor.replay_job import replay_file
 from approval_monitor.settings import KafkaSettings
-from rules.timeutil import format_instant
+from approval_monitor.simulate import Scenario, simulate_lines
+from rules.events import Event, parse_line
+from rules.timeutil import format_instant, parse_instant
 from streams.config import Topics
 from streams.emitter import Emitter
+from support import SAMPLE_PACK
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 # Natural seconds (no calendar), limits of tens of seconds: timers really driven by the wall clock in a test.
 QUICK_PACK = """
@@ -135,7 +143,12 @@ class Worker:
 
 
 def read_topic(bootstrap: str, topic: str, timeout: float = 20) -> list[tuple[Any, int, int]]:
-    """Every message on ``topic`` up to its end offsets now: (value as JSON, partition, timestamp ms).
+    """Every message on ``topic`` up to its end offsets now: (value as JSON, partition, timestamp ms)."""
+    return [(orjson.loads(v), p, ts) for v, p, ts in read_topic_raw(bootstrap, topic, timeout)]
+
+
+def read_topic_raw(bootstrap: str, topic: str, timeout: float = 20) -> list[tuple[bytes, int, int]]:
+    """Every message on ``topic`` up to its end offsets now: (value bytes, partition, timestamp ms).
 
     Reads to the end offsets taken at the start rather than stopping at an idle
     gap, so a slow fetch on a loaded machine cannot pass for the end of a topic.
@@ -150,13 +163,13 @@ def read_topic(bootstrap: str, topic: str, timeout: float = 20) -> list[tuple[An
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
         ends = consumer.end_offsets(tps)
-        out: list[tuple[Any, int, int]] = []
+        out: list[tuple[bytes, int, int]] = []
         deadline = time.monotonic() + timeout
         while any(consumer.position(tp) < ends[tp] for tp in tps):
             if time.monotonic() > deadline:
                 raise AssertionError(f"{topic}: could not read to {ends} within {timeout}s")
             for batch in consumer.poll(timeout_ms=500).values():
-                out.extend((orjson.loads(m.value), m.partition, m.timestamp) for m in batch)
+                out.extend((m.value, m.partition, m.timestamp) for m in batch)
         return out
     finally:
         consumer.close()
@@ -209,3 +222,80 @@ class Feed:
         out = io.BytesIO()
         replay_file(load_pack(pack_path), io.BytesIO(data), until, out, io.BytesIO())
         return [orjson.loads(x) for x in out.getvalue().splitlines()]
+
+
+def future_history(cases: int) -> list[bytes]:
+    """Simulated lines, starting next week, in application order (the order live applies them)."""
+    monday = datetime.now(UTC).date() + timedelta(days=7 - datetime.now(UTC).weekday() + 7)
+    start = int(datetime(monday.year, monday.month, monday.day, 1, 0, tzinfo=UTC).timestamp())  # 09:00 in Shanghai
+    lines = list(
+        simulate_lines(load_pack(SAMPLE_PACK), Scenario(cases=cases, start=start, seed=11, noise=0.04, abandon=0))
+    )
+    keyed = []
+    for i, line in enumerate(lines):
+        got = parse_line(line, i)
+        keyed.append(((got.t, i) if isinstance(got, Event) else (0, i), line))
+    keyed.sort(key=lambda kv: kv[0])
+    return [line for _, line in keyed]
+
+
+def line_object(line: bytes) -> object:
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return line  # the emitter refuses what is not a JSON object
+
+
+def proven_records(lines: list[bytes]) -> list[dict]:
+    """Replay's records that the events themselves prove: those before each case's last event.
+
+    The history lies in the future, so live raises nothing on the wall clock;
+    a case whose completion was lost to noise keeps timers that only time will fire.
+    """
+    out = io.BytesIO()
+    replay_file(load_pack(SAMPLE_PACK), io.BytesIO(b"\n".join(lines) + b"\n"), 4102444800, out, io.BytesIO())
+    last: dict[str, int] = {}
+    for i, line in enumerate(lines):
+        got = parse_line(line, i)
+        if isinstance(got, Event):
+            last[got.case_id] = max(last.get(got.case_id, got.t), got.t)
+    records = [orjson.loads(x) for x in out.getvalue().splitlines()]
+    immediate = {"procedure", "fee"}
+    return [
+        r
+        for r in records
+        if parse_instant(r["at"]) < last[r["case_id"]]
+        or (r["kind"] in immediate and parse_instant(r["at"]) <= last[r["case_id"]])
+    ]
+
+
+def past_history(now: int) -> list[dict[str, Any]]:
+    """Thirty cases submitted four months ago, a third abandoned mid-way; events in application order."""
+    pack = load_pack(SAMPLE_PACK)
+    scenario = Scenario(cases=30, start=now - 120 * 86400, seed=21, noise=0.0, abandon=0.35, case_prefix="E")
+    keyed = []
+    for i, line in enumerate(simulate_lines(pack, scenario)):
+        got = parse_line(line, i)
+        assert isinstance(got, Event)
+        keyed.append(((got.t, i), orjson.loads(line)))
+    keyed.sort(key=lambda kv: kv[0])
+    assert keyed[-1][0][0] < now - 30 * 86400  # every clock long past its last level
+    return [obj for _, obj in keyed]
+
+
+@contextlib.contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """The app on a real HTTP server on loopback, in a thread of this process."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the API did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)

@@ -3,8 +3,6 @@ within the caller's scope, and a reconnect with Last-Event-ID resumes with no ga
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,37 +11,17 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import uvicorn
-from live import Names, raw_producer
-from test_api import AUTH, KEYS
+from support.data import AUTH, KEYS
+from support.live import Names, raw_producer, serving
 
 from api.app import create_api
 from api.auth import Keyring, hash_key
-from approval_monitor.embedded import free_port
 from store.sqlite import SqliteStore
 from streams.alerts import RecordFeed, decode_position, encode_position
 from streams.config import Kafka
 from streams.topics import ensure_topics
 
 pytestmark = pytest.mark.kafka
-
-
-@contextlib.contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """The app on a real HTTP server on loopback, in a thread of this process."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the API did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
 
 
 class Stream:
