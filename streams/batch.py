@@ -182,7 +182,9 @@ class Batch:
                 futures.append(await send(changelog, key, None, partition, None, None))
                 j.timers.set(partition, key.decode(), None)
             else:
-                value = orjson.dumps(state_to_json(st))
+                # An exact-size copy: orjson's result keeps its whole output buffer (about 4 KiB for a
+                # 300-byte state), and the table holds one per open case.
+                value = bytes(memoryview(orjson.dumps(state_to_json(st))))
                 j.cases.data[key] = value
                 j.decoded[key] = st
                 j.decoded.move_to_end(key)

@@ -86,10 +86,13 @@ class Judge:
     async def run(self, msgs: list[Any]) -> None:
         """Judge the messages of one batch from the consumer, in order, and make it durable."""
         batch = Batch(self, int(time.time()))
+        ticks = []
         for msg in msgs:
             if msg.topic == self.conf.ticks_topic:
-                if self.positions.live(msg.partition):  # a partition catching up fires nothing
-                    batch.tick(msg)
+                # Ticks after the batch's events, whatever order the two topics were fetched in: an
+                # event already in Kafka when the tick was sent must be applied before the wall clock
+                # fires (a completion exactly at a level instant, fetched with the tick for that level).
+                ticks.append(msg)
                 continue
             p = msg.partition
             verdict = self.positions.place(p, msg.offset)
@@ -107,6 +110,9 @@ class Judge:
                 for rec in missed:
                     self._judge(batch, rec)
             self._judge(batch, msg)
+        for msg in ticks:
+            if self.positions.live(msg.partition):  # a partition catching up fires nothing
+                batch.tick(msg)
         batch.fire_wall_clock()
         await batch.commit()
         await self.save_positions()
