@@ -101,8 +101,10 @@ class Judge:
             if verdict == GAP:
                 start = self.positions.next[p]
                 missed = await self.positions.read(p, start, msg.offset)
-                log.warning(
-                    "the consumer skipped offsets %d..%d of partition %d; read them directly (%d events)",
+                # A gap without records is transaction markers or retention; with records, the consumer skipped.
+                log.log(
+                    logging.WARNING if missed else logging.DEBUG,
+                    "offsets %d..%d of partition %d came not from the consumer; read them directly (%d events)",
                     start, msg.offset - 1, p, len(missed),
                     extra={"partition": p, "first": start, "last": msg.offset - 1, "events": len(missed)},
                 )  # fmt: skip
