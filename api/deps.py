@@ -3,7 +3,7 @@
 (No ``from __future__ import annotations``: FastAPI reads these signatures.)
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
@@ -27,7 +27,6 @@ class Services:
     feed: Any = None  # streams.alerts.RecordFeed; None: the alert stream answers 503
     subscriptions: Any = None  # streams.subscriptions.SubscriptionLog; None: subscriptions answer 503
     heartbeat_seconds: float = 15.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def services(request: Request) -> Services:

@@ -106,7 +106,7 @@ class Batch:
         st = self.load(key)
         if st is None:
             return
-        if st.closed and st.next_due is None and st.last_t + self.j.retain <= self.now:
+        if st.closed and st.next_due is None and st.last_t + self.j.conf.retain_seconds <= self.now:
             self.states[key] = (partition, None)
             return
         if not self._fire(key, partition, st, timed=True):
@@ -121,7 +121,7 @@ class Batch:
 
     def _fire(self, key: bytes, partition: int, st: CaseState, timed: bool) -> bool:
         try:
-            fired = on_tick(self.j.engine, st, self.now, self.j.grace)
+            fired = on_tick(self.j.engine, st, self.now, self.j.conf.grace)
         except Exception as e:  # a bug in the engine: the case waits for its next event
             self._failed(key, partition, e)
             self.j.timers.set(partition, st.case_id, None)
@@ -172,7 +172,7 @@ class Batch:
             else:
                 j.metrics.rejected.labels(out.code).inc()
         for rec in self.timed:
-            j.metrics.lateness.observe(max(0.0, acked - (rec.at + j.grace)))
+            j.metrics.lateness.observe(max(0.0, acked - (rec.at + j.conf.grace)))
         futures = []
         changelog = j.cases.changelog_topic.get_topic_name()
         for key, (partition, st) in self.states.items():

@@ -63,8 +63,6 @@ class Judge:
         self.positions = positions
         self.metrics = metrics
         self.conf = config
-        self.grace = config.grace
-        self.retain = config.retain_seconds
         self.timers = Timers()
         # Decoded states of recently touched cases.  The agent is each case's only
         # writer, so the cache is exact while partitions stay put; it is emptied on
@@ -73,9 +71,9 @@ class Judge:
 
     def wake_at(self, st: CaseState) -> int | None:
         if st.next_due is not None:
-            return st.next_due + self.grace
+            return st.next_due + self.conf.grace
         if st.closed:
-            return st.last_t + self.retain  # then the case is forgotten
+            return st.last_t + self.conf.retain_seconds  # then the case is forgotten
         return None
 
     def load_stored(self, key: bytes) -> CaseState | None:

@@ -63,9 +63,10 @@ def rejection_message(r: Rejection, msg: Any, limit: int) -> bytes:
     del body["raw"]
     body.pop("raw_encoding", None)
     body["key"] = None if body["key"] is None else str(body["key"])[:256]
+    head = raw_fields(raw[:HEAD_BYTES])
     body.update(
-        raw=raw_fields(raw[:HEAD_BYTES])["raw"],
-        raw_encoding=raw_fields(raw[:HEAD_BYTES]).get("raw_encoding", "utf-8"),
+        raw=head["raw"],
+        raw_encoding=head.get("raw_encoding", "utf-8"),
         raw_truncated=True,
         raw_size=len(raw),
         raw_sha256=hashlib.sha256(raw).hexdigest(),

@@ -103,8 +103,12 @@ class Worker:
         )
         return self
 
+    def marks(self, text: str) -> int:
+        """How often ``text`` stands in the log of every run so far."""
+        return self.log.read_text(errors="replace").count(text) if self.log.exists() else 0
+
     def ready_count(self) -> int:
-        return self.log.read_text(errors="replace").count("timers rebuilt") if self.log.exists() else 0
+        return self.marks("timers rebuilt")
 
     def wait_ready(self, after: int = 0, timeout: float = 60) -> None:
         """Until this worker has finished (another) recovery: its due-indexes are built."""
@@ -122,7 +126,7 @@ class Worker:
         """Until the log (all runs so far) holds ``text`` ``count`` times; quietly if the worker died meanwhile."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.log.exists() and self.log.read_text(errors="replace").count(text) >= count:
+            if self.marks(text) >= count:
                 return
             if self.proc is not None and self.proc.poll() is not None:
                 return

@@ -64,7 +64,7 @@ def test_kills_within_the_first_second_lose_nothing(kafka_bootstrap: str, tmp_pa
     # Killed 0.3 s and 1 s after its consumer starts, and the moment its recovery completes: before any commit.
     for n, (mark, after) in enumerate([(consuming, 0.3), ("timers rebuilt", 0.0), (consuming, 1.0)], 1):
         worker.start()
-        worker.wait_log(mark, worker_marks(worker, mark) + 1)
+        worker.wait_log(mark, worker.marks(mark) + 1)
         time.sleep(after)
         worker.kill(signal.SIGKILL)
         assert n == 1 or sender.is_alive(), "the feed ended before the kills: make it longer"
@@ -197,7 +197,3 @@ def _diff(got: dict[str, dict], expected: dict[str, dict], worker: Worker) -> st
     missing = brief([expected[i] for i in set(expected) - set(got)])
     unexpected = brief([got[i] for i in set(got) - set(expected)])
     return f"missing {missing}\nunexpected {unexpected}\n{worker.tail(30)}"
-
-
-def worker_marks(worker: Worker, text: str) -> int:
-    return worker.log.read_text(errors="replace").count(text) if worker.log.exists() else 0
