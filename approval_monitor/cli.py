@@ -12,6 +12,7 @@ import sys
 # isort: off
 from approval_monitor import cli_offline  # noqa: F401 - registers the commands that need no servers, first
 from approval_monitor import cli_live  # noqa: F401 - then those of the live pipeline
+from approval_monitor import cli_store  # noqa: F401 - and those on the store itself
 
 # isort: on
 from approval_monitor.cli_common import app

@@ -1,19 +1,23 @@
-"""API latency on the embedded store with a million records (on demand).
+"""API latency on SQLite and on a real Elasticsearch node with a million records, side by side (on demand).
 
-    .venv/bin/python bench/api_bench.py --records 1000000
+    .venv/bin/python bench/api_bench.py --records 1000000 [--stores sqlite,elasticsearch]
 
-Fills a SQLite store (kept under bench/out/ and reused while it has the asked-for
-size) with synthetic but realistically shaped data: ``--records`` records spread
+Fills each store (SQLite kept under bench/out/ and reused while it has the asked-for
+size; Elasticsearch started from its jars by deploy/elasticsearch.sh with its data in
+bench/out/es, or ELASTICSEARCH_URL) with the same synthetic but realistically shaped
+data: ``--records`` records spread
 over 180 days across a three-level agency tree (6 cities x 8 bureaus x 3 sections),
 800 officials and the sample pack's items, kinds in the proportions a year of
-simulated cases gives; ``--cases`` case documents, a tenth of them open and past a
-deadline.  Then it starts ``approval-monitor api`` as a real HTTP server and times
-sequential requests per endpoint with varied filters, reporting p50 / p95 / max.
+simulated cases gives, one alarm in 50 revoked; ``--cases`` case documents, a tenth
+of them open and past a deadline.  Then, per store, it starts ``approval-monitor api``
+as a real HTTP server and times the same sequential requests per endpoint with varied
+filters, reporting p50 / p95 per store in one table.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import statistics
@@ -36,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from api.auth import hash_key  # noqa: E402
 from approval_monitor.embedded import free_port  # noqa: E402
 from rules.timeutil import format_instant  # noqa: E402
-from store.sqlite import SqliteStore  # noqa: E402
+from store.factory import StoreConfig, open_store  # noqa: E402
 
 END = 1_790_000_000  # 2026-09-21T14:13:20Z: the newest record; the data covers 180 days before it
 SPAN = 180 * 86400
@@ -67,7 +71,7 @@ def make_records(n: int, rng: random.Random) -> Any:
         ag = ags[i % len(ags)] if rng.random() < 0.5 else rng.choice(ags)
         at = END - rng.randrange(SPAN)
         step = None if kind in ("case_overdue", "fee") else rng.choice(STEPS)
-        yield {
+        record = {
             "id": f"{i:024x}",
             "kind": kind,
             "case_id": f"C{rng.randrange(n // 4):08}",
@@ -78,6 +82,11 @@ def make_records(n: int, rng: random.Random) -> Any:
             "handler_id": f"h{ags.index(ag) * 5 + rng.randrange(5):04}" if rng.random() < 0.95 else None,
             "points": points[kind],
         }
+        yield record
+        if i % 50 == 0 and kind in ("warning", "overdue", "case_overdue"):  # a late event disproved it
+            yield {**record, "id": f"r{i:023x}", "kind": "revocation", "at": format_instant(min(END, at + 3600)),
+                   "handler_id": None, "points": 0, "revokes": record["id"], "revoked_kind": kind,
+                   "revoked_at": record["at"]}  # fmt: skip
 
 
 def make_cases(n: int, rng: random.Random) -> Any:
@@ -127,8 +136,8 @@ def make_cases(n: int, rng: random.Random) -> Any:
         }
 
 
-async def fill(db: Path, records: int, cases: int, console: Console) -> dict[str, float]:
-    store = SqliteStore(db)
+async def fill(url: str, prefix: str, records: int, cases: int, console: Console) -> dict[str, float]:
+    store: Any = open_store(StoreConfig(url=url, prefix=prefix))
     await store.setup()
     rng = random.Random(7)
     rates = {}
@@ -149,6 +158,7 @@ async def fill(db: Path, records: int, cases: int, console: Console) -> dict[str
             if batch:
                 await put(batch)
             rates[what] = total / (time.perf_counter() - t0)
+    await store.refresh()
     await store.close()
     return rates
 
@@ -181,24 +191,26 @@ def queries(rng: random.Random) -> dict[str, list[str]]:
     return out
 
 
-def main(
-    records: Annotated[int, typer.Option(help="records in the store")] = 1_000_000,
-    cases: Annotated[int, typer.Option(help="case documents in the store")] = 100_000,
-    requests: Annotated[int, typer.Option(help="timed requests per endpoint")] = 200,
-) -> None:
-    console = Console()
-    out = ROOT / "bench" / "out"
-    out.mkdir(parents=True, exist_ok=True)
-    db = out / f"api-{records}-{cases}.db"
-    if not db.exists():
-        rates = asyncio.run(fill(db, records, cases, console))
-        console.print(f"store write: {rates['records']:,.0f} records/s, {rates['cases']:,.0f} case documents/s")
-    console.print(f"store: {db} ({db.stat().st_size / 2**20:,.0f} MiB)")
+def _stored(url: str, prefix: str) -> int:
+    async def go() -> int:
+        store: Any = open_store(StoreConfig(url=url, prefix=prefix))
+        try:
+            await store.setup()
+            return (await store.count())[0]
+        finally:
+            await store.close()
+
+    return asyncio.run(go())
+
+
+def _time(url: str, prefix: str, requests: int) -> dict[str, tuple[float, float, float]]:
+    """p50, p95 (ms) and mean items per endpoint of a real API server on the store at ``url``."""
     key = "bench-key"
     port = free_port()
     env = {
         **os.environ,
-        "APPROVAL_MONITOR_STORE_URL": f"sqlite:///{db}",
+        "APPROVAL_MONITOR_STORE_URL": url,
+        "APPROVAL_MONITOR_STORE_PREFIX": prefix,
         "APPROVAL_MONITOR_API_PORT": str(port),
         "APPROVAL_MONITOR_API_KEYS": orjson.dumps(
             [{"name": "bench", "sha256": hash_key(key), "role": "supervisor"}]
@@ -208,18 +220,18 @@ def main(
     server = subprocess.Popen(
         [sys.executable, "-m", "approval_monitor", "api"], env=env, cwd=ROOT, stderr=subprocess.DEVNULL
     )
+    out = {}
     try:
         base = f"http://127.0.0.1:{port}"
-        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
-            for _ in range(100):
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=60) as client:
+            for _ in range(300):
                 try:
                     if client.get("/healthz").status_code == 200:
                         break
                 except httpx.TransportError:
                     time.sleep(0.1)
-            table = Table("endpoint", "requests", "p50 ms", "p95 ms", "max ms", "mean items")
             for path, params in queries(random.Random(11)).items():
-                for p in params[:10]:  # warm the page cache and the connection
+                for p in params[:10]:  # warm the caches and the connection
                     client.get(path + p).raise_for_status()
                 times, sizes = [], []
                 for p in params[:requests]:
@@ -230,14 +242,44 @@ def main(
                     body = r.json()
                     sizes.append(len(body["items"]) if isinstance(body, dict) else len(body))
                 q = statistics.quantiles(times, n=100)
-                table.add_row(
-                    path, str(len(times)), f"{q[49]:.1f}", f"{q[94]:.1f}", f"{max(times):.1f}",
-                    f"{statistics.mean(sizes):.0f}",
-                )  # fmt: skip
-            console.print(table)
+                out[path] = (q[49], q[94], statistics.mean(sizes))
     finally:
         server.terminate()
         server.wait()
+    return out
+
+
+def main(
+    records: Annotated[int, typer.Option(help="records in the store")] = 1_000_000,
+    cases: Annotated[int, typer.Option(help="case documents in the store")] = 100_000,
+    requests: Annotated[int, typer.Option(help="timed requests per endpoint")] = 200,
+    stores: Annotated[str, typer.Option(help="comma-separated: sqlite, elasticsearch")] = "sqlite,elasticsearch",
+) -> None:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from support import elasticsearch
+
+    console = Console()
+    out = ROOT / "bench" / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, dict[str, tuple[float, float, float]]] = {}
+    for which in stores.split(","):
+        with contextlib.ExitStack() as stack:
+            if which == "sqlite":
+                db = out / f"api2-{records}-{cases}.db"
+                url, prefix = f"sqlite:///{db}", ""
+            else:
+                (out / "es").mkdir(exist_ok=True)
+                url, prefix = stack.enter_context(elasticsearch(out / "es")).url, f"bench2-{records}-{cases}"
+            if _stored(url, prefix) == 0:
+                rates = asyncio.run(fill(url, prefix, records, cases, console))
+                console.print(f"{which} write: {rates['records']:,.0f} records/s, {rates['cases']:,.0f} cases/s")
+            console.print(f"{which}: {_stored(url, prefix):,} records (revocations included)")
+            results[which] = _time(url, prefix, requests)
+    table = Table("endpoint", *(f"{w} {q}" for w in results for q in ("p50 ms", "p95 ms")), "mean items")
+    for path in queries(random.Random(11)):
+        row = [f"{v:.1f}" for w in results for v in results[w][path][:2]]
+        table.add_row(path, *row, f"{next(iter(results.values()))[path][2]:.0f}")
+    console.print(table)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,15 @@
 """Sink throughput through real Kafka into a store (on demand).
 
-    .venv/bin/python bench/sink_bench.py --cases 20000 [--store sqlite|elasticsearch]
+    .venv/bin/python bench/sink_bench.py --cases 20000 [--stores sqlite,elasticsearch]
 
 A simulated history on the sample pack is judged by the engine (as the worker
 would) and its records and final case states are put on the records topic and
 the state changelog first; then ``approval-monitor sink`` starts and the clock
 runs until the store holds every record and every case document.  The figure
-is messages (records + states) per second.  Kafka is started from its jars
-(deploy/kafka.sh) unless KAFKA_BOOTSTRAP_SERVERS is set; Elasticsearch is
-noida-db's endpoint unless ELASTICSEARCH_URL is set.
+is messages (records + states) per second, per store, in one run on the same
+topics' contents.  Kafka is started from its jars (deploy/kafka.sh) unless
+KAFKA_BOOTSTRAP_SERVERS is set; Elasticsearch from its jars
+(deploy/elasticsearch.sh) unless ELASTICSEARCH_URL is set.
 """
 
 from __future__ import annotations
@@ -69,19 +70,25 @@ def count(store_url: str, prefix: str) -> tuple[int, int]:
 
 def main(
     cases: Annotated[int, typer.Option(help="simulated cases")] = 20000,
-    store: Annotated[str, typer.Option(help="sqlite or elasticsearch")] = "sqlite",
+    stores: Annotated[str, typer.Option(help="comma-separated: sqlite, elasticsearch")] = "sqlite,elasticsearch",
 ) -> None:
     records, states = history(cases)
     print(f"{len(records):,} records, {len(states):,} case states")
+    rates = {}
     with tempfile.TemporaryDirectory(prefix="am-sink-bench-", ignore_cleanup_errors=True) as tmp_:
         tmp = Path(tmp_)
-        with kafka_broker(tmp) as bootstrap:
-            if store == "sqlite":
-                run(bootstrap, tmp, f"sqlite:///{tmp / 'sink.db'}", "", store, records, states)
-            else:
-                (tmp / "es").mkdir()
-                with elasticsearch(tmp / "es") as url:
-                    run(bootstrap, tmp, url, f"bench{int(time.time())}", store, records, states)
+        (tmp / "kafka").mkdir()
+        with kafka_broker(tmp / "kafka") as bootstrap:
+            for store in stores.split(","):
+                if store == "sqlite":
+                    rates[store] = run(bootstrap, tmp, f"sqlite:///{tmp / 'sink.db'}", "", store, records, states)
+                else:
+                    (tmp / "es").mkdir()
+                    with elasticsearch(tmp / "es") as node:
+                        rates[store] = run(bootstrap, tmp, node.url, f"bench{int(time.time())}", store, records,
+                                           states)  # fmt: skip
+    if len(rates) == 2:
+        print(f"elasticsearch / sqlite: {rates['elasticsearch'] / rates['sqlite']:.2f}")
 
 
 def run(
@@ -92,7 +99,7 @@ def run(
     store: str,
     records: list[dict[str, Any]],
     states: dict[str, dict[str, Any]],
-) -> None:
+) -> float:
     names = Names(partitions=8)
     topics = names.topics()
     ensure_topics(topics, Kafka(bootstrap))
@@ -130,6 +137,7 @@ def run(
         f"sink into {store}: {total:,} messages in {dt:.1f} s from start = {total / dt:,.0f} messages/s; "
         f"{steady:,.0f} messages/s once writing"
     )
+    return steady
 
 
 if __name__ == "__main__":

@@ -5,17 +5,10 @@
 # The jars are fetched once into deploy/kafka/.libs (needs java >= 17 and mvn).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+. "$here/lib.sh"
 cmd=${1:?usage: kafka.sh start|stop DIR}
 dir=${2:?usage: kafka.sh start|stop DIR}
 libs="$here/kafka/.libs"
-
-# Two distinct free ports, chosen while both sockets are held open.
-free_ports() {
-  python3 -c 'import socket
-a, b = socket.socket(), socket.socket()
-a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
-print(a.getsockname()[1], b.getsockname()[1])'
-}
 
 case "$cmd" in
 start)
@@ -72,13 +65,7 @@ print(c)')
   exit 1
   ;;
 stop)
-  if [ -f "$dir/kafka.pid" ]; then
-    pid=$(cat "$dir/kafka.pid")
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-    kill -9 "$pid" 2>/dev/null || true
-    rm -f "$dir/kafka.pid"
-  fi
+  stop_pidfile "$dir/kafka.pid"
   ;;
 *)
   echo "usage: kafka.sh start|stop DIR" >&2

@@ -70,15 +70,27 @@ def encode_cursor(values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(list(values))).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, shape: int | None = None) -> list[Any]:
-    """The values a cursor carries; ``shape``, when given, is how many the query's order needs."""
+# The sort values a page's cursor carries, per list: (at, id) and (deadline, case_id, step).
+NEWEST_FIRST = (int, str)
+OVERDUE_ORDER = (int, str, str)
+
+
+def decode_cursor(cursor: str, shape: tuple[type, ...] | None = None) -> list[Any]:
+    """The values a cursor carries; ``shape``, when given, is the types the query's order needs, so a
+    crafted cursor is refused here instead of reaching a query (integers within 64 bits)."""
     foreign = BadCursor(f"`cursor` {cursor[:80]!r} is not one this service issued for this list; start without it")
     try:
         values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, orjson.JSONDecodeError):
         raise foreign from None
-    if not isinstance(values, list) or (shape is not None and len(values) != shape):
+    if not isinstance(values, list):
         raise foreign
+    if shape is not None:
+        if len(values) != len(shape):
+            raise foreign
+        for v, t in zip(values, shape, strict=True):
+            if type(v) is not t or (isinstance(v, int) and not -(2**63) <= v < 2**63):
+                raise foreign
     return values
 
 

@@ -3,7 +3,8 @@
 Layout, and why:
 
 * ``{prefix}-records-YYYY.MM`` — records in monthly indices chosen from the
-  record's own ``at``, behind the read alias ``{prefix}-records`` that the index
+  record's own ``at`` (``{prefix}-records-v2-YYYY.MM``: the layout version of
+  ``elastic_mappings``), behind the read alias ``{prefix}-records`` that the index
   template adds to every new month.  A record's index is a function of the
   record, so a write retried after a crash lands where the first one did and
   its ``_id`` stays unique (a data stream would not promise that across a
@@ -14,13 +15,14 @@ Layout, and why:
   paged with ``search_after``; no nested queries.
 * ``{prefix}-deliveries`` — the webhook delivery log, one document per
   subscription and record, replaced by a later outcome.
+* ``{prefix}-revoked`` — one document per revoked record (``_id``) naming its
+  revocation; the revoked record itself carries the same mark as ``revoked_by``.
 
 Explicit mappings (``dynamic: false``): keywords for ids and agency paths,
 dates as epoch seconds beside their ISO text, numbers as numbers, names as
 text; anything else rides along in ``_source`` unindexed.  Pages use
 ``search_after`` on a total sort order, never ``from``; the cursor carries the
-sort values the engine returned, verbatim (servers differ in how they render
-dates there).
+sort values (integers and ids), checked for their types before any query.
 """
 
 from __future__ import annotations
@@ -31,16 +33,31 @@ from typing import Any
 from elasticsearch import AsyncElasticsearch, NotFoundError
 from elasticsearch.helpers import async_bulk
 
+from rules.errors import Unavailable
+from rules.records import REVOCATION
 from rules.timeutil import format_instant, parse_instant
-from store.base import DeliveryQuery, OverdueQuery, Page, RecordQuery, decode_cursor, encode_cursor
+from store.base import (
+    NEWEST_FIRST,
+    OVERDUE_ORDER,
+    DeliveryQuery,
+    OverdueQuery,
+    Page,
+    RecordQuery,
+    decode_cursor,
+    encode_cursor,
+)
 from store.elastic_mappings import (
     CASE_MAPPING,
     CLOCK_MAPPING,
     DELIVERY_MAPPING,
     DELIVERY_SORT,
+    LAYOUT,
     RECORD_MAPPING,
+    REVOKED_MAPPING,
+    point_in_time,
     subtree_query,
 )
+from store.elastic_migrate import outdated_indices
 from store.elastic_stats import ElasticStats
 
 
@@ -54,44 +71,90 @@ class ElasticStore(ElasticStats):
         self.prefix = prefix
         self.shards = shards
         self.replicas = replicas
+        # Read aliases; the indices behind them carry the layout version in their names.
         self.records = f"{prefix}-records"
         self.cases = f"{prefix}-cases"
         self.clocks = f"{prefix}-clocks"
         self.deliveries = f"{prefix}-deliveries"
+        self.revoked = f"{prefix}-revoked"
 
     def _settings(self) -> dict[str, Any]:
         return {"number_of_shards": self.shards, "number_of_replicas": self.replicas}
 
-    async def setup(self) -> None:
-        await self.es.indices.put_index_template(
-            name=self.records,
-            index_patterns=[f"{self.records}-*"],
-            template={"settings": self._settings(), "mappings": RECORD_MAPPING, "aliases": {self.records: {}}},
-            priority=200,
-        )
-        for alias, mapping in (
+    def _index(self, alias: str) -> str:
+        return f"{alias}-v{LAYOUT}"
+
+    def singles(self) -> tuple[tuple[str, dict[str, Any]], ...]:
+        """The aliases backed by one index each, with their mappings."""
+        return (
             (self.cases, CASE_MAPPING),
             (self.clocks, CLOCK_MAPPING),
             (self.deliveries, DELIVERY_MAPPING),
-        ):
-            if not await self.es.indices.exists_alias(name=alias):
+            (self.revoked, REVOKED_MAPPING),
+        )
+
+    async def setup(self) -> None:
+        """Creates what is missing; refuses to run on indices of an older layout (see ``elastic_migrate``)."""
+        outdated = await outdated_indices(self)
+        if outdated:
+            raise Unavailable(
+                f"Elasticsearch indices {', '.join(sorted(outdated))} have an older layout (epoch fields mapped as "
+                "dates, which Elasticsearch compares in milliseconds, and no revocation marks): run "
+                "`approval-monitor store migrate` once to copy them into the current layout, then start again"
+            )
+        await self.setup_layout()
+
+    async def setup_layout(self) -> None:
+        """The current layout's template and indices, beside any older ones (which ``migrate`` retires)."""
+        if await self.es.indices.exists_index_template(name=self.records):  # layout 1's, matching ours
+            await self.es.indices.delete_index_template(name=self.records)
+        await self.es.indices.put_index_template(
+            name=self._index(self.records),
+            index_patterns=[f"{self._index(self.records)}-*"],
+            template={"settings": self._settings(), "mappings": RECORD_MAPPING, "aliases": {self.records: {}}},
+            priority=200,
+        )
+        for alias, mapping in self.singles():
+            if not await self.es.indices.exists(index=self._index(alias)):
+                aliases: dict[str, Any] = {} if await self.es.indices.exists_alias(name=alias) else {alias: {}}
                 await self.es.indices.create(
-                    index=f"{alias}-v1", settings=self._settings(), mappings=mapping, aliases={alias: {}}
+                    index=self._index(alias), settings=self._settings(), mappings=mapping, aliases=aliases
                 )
 
     def _record_index(self, at: str) -> str:
-        return f"{self.records}-{at[0:4]}.{at[5:7]}"
+        return f"{self._index(self.records)}-{at[0:4]}.{at[5:7]}"
 
     async def put_records(self, records: Sequence[dict[str, Any]]) -> None:
-        actions = [
-            {
-                "_op_type": "create",  # immutable: a repeat is a conflict, and a conflict is success
-                "_index": self._record_index(r["at"]),
-                "_id": r["id"],
-                "_source": {**r, "at_epoch": parse_instant(r["at"])},
-            }
-            for r in records
-        ]
+        """Records are created, never replaced (a repeat is a conflict, and a conflict is success).
+
+        A revocation also marks the record it names (``revoked_by``) so that counts can leave it out
+        with a filter; the mark is kept by id in the ``revoked`` index too, read in real time, so a
+        record written after its revocation (a repeat after a crash) is created already marked."""
+        revokers = {r["revokes"]: r["id"] for r in records if r["kind"] == REVOCATION and r.get("revokes")}
+        # The marks first: a search that sees a revocation then sees its mark too (a refresh makes
+        # every earlier write visible); a target not written yet is created marked, below.
+        marks: list[dict[str, Any]] = []
+        for r in records:
+            if r["kind"] == REVOCATION and r.get("revokes"):
+                marks.append(
+                    {"_index": self._index(self.revoked), "_id": r["revokes"], "_source": {"revoker": r["id"]}}
+                )
+                if r.get("revoked_at"):
+                    marks.append({"_op_type": "update", "_index": self._record_index(r["revoked_at"]),
+                                  "_id": r["revokes"], "doc": {"revoked_by": r["id"]}})  # fmt: skip
+        await self._bulk(marks, missing_ok=True)
+        ids = [r["id"] for r in records if r["id"] not in revokers]
+        if ids:
+            got = await self.es.mget(index=self.revoked, ids=ids)
+            revokers |= {d["_id"]: d["_source"]["revoker"] for d in got["docs"] if d.get("found")}
+        actions = []
+        for r in records:
+            doc = {**r, "at_epoch": parse_instant(r["at"])}
+            if r["id"] in revokers:
+                doc["revoked_by"] = revokers[r["id"]]
+            actions.append(
+                {"_op_type": "create", "_index": self._record_index(r["at"]), "_id": r["id"], "_source": doc}
+            )
         await self._bulk(actions, conflicts_ok=True)
 
     async def put_cases(self, cases: Sequence[dict[str, Any]]) -> None:
@@ -102,11 +165,11 @@ class ElasticStore(ElasticStats):
                 "completed_epoch": _epoch(c.get("completed_at")),
                 "deadline_epoch": _epoch(c.get("deadline")),
             }
-            actions.append({"_index": f"{self.cases}-v1", "_id": c["case_id"], "_source": {**c, **epochs}})
+            actions.append({"_index": self._index(self.cases), "_id": c["case_id"], "_source": {**c, **epochs}})
             common = {"case_id": c["case_id"], "agency_id": c["agency_id"], "item_code": c["item_code"]}
             actions.append(
                 {
-                    "_index": f"{self.clocks}-v1",
+                    "_index": self._index(self.clocks),
                     "_id": f"{c['case_id']}\x1f",
                     "_source": {**common, "kind": "case", "step": "", "handler_id": c.get("handler_id"),
                                 "open": c.get("completed_at") is None, "deadline_epoch": _epoch(c.get("deadline")),
@@ -116,7 +179,7 @@ class ElasticStore(ElasticStats):
             for s in c["steps"]:
                 actions.append(
                     {
-                        "_index": f"{self.clocks}-v1",
+                        "_index": self._index(self.clocks),
                         "_id": f"{c['case_id']}\x1f{s['step']}",
                         "_source": {**common, "kind": "step", "step": s["step"], "handler_id": s.get("handler_id"),
                                     "open": s.get("completed_at") is None, "deadline_epoch": _epoch(s.get("deadline")),
@@ -129,7 +192,11 @@ class ElasticStore(ElasticStats):
 
     async def put_deliveries(self, deliveries: Sequence[dict[str, Any]]) -> None:
         actions = [
-            {"_index": f"{self.deliveries}-v1", "_id": d["id"], "_source": {**d, "at_epoch": parse_instant(d["at"])}}
+            {
+                "_index": self._index(self.deliveries),
+                "_id": d["id"],
+                "_source": {**d, "at_epoch": parse_instant(d["at"])},
+            }
             for d in deliveries
         ]
         await self._bulk(actions)
@@ -141,7 +208,7 @@ class ElasticStore(ElasticStats):
                 filters.append({"term": {field: value}})
         body: dict[str, Any] = {"query": {"bool": {"filter": filters}}, "sort": DELIVERY_SORT, "size": q.limit + 1}
         if q.cursor:
-            body["search_after"] = decode_cursor(q.cursor)
+            body["search_after"] = decode_cursor(q.cursor, NEWEST_FIRST)
         res = await self.es.search(index=self.deliveries, **body)
         hits = res["hits"]["hits"]
         more = len(hits) > q.limit
@@ -149,11 +216,14 @@ class ElasticStore(ElasticStats):
         cursor = encode_cursor(hits[-1]["sort"]) if more and hits else None
         return Page([_record(h["_source"]) for h in hits], cursor)
 
-    async def _bulk(self, actions: list[dict[str, Any]], conflicts_ok: bool = False) -> None:
+    async def _bulk(self, actions: list[dict[str, Any]], conflicts_ok: bool = False, missing_ok: bool = False) -> None:
         if not actions:
             return
         _, errors = await async_bulk(self.es, actions, raise_on_error=False, max_retries=3)
-        bad = [e for e in errors if not (conflicts_ok and next(iter(e.values())).get("status") == 409)]
+        assert isinstance(errors, list)  # raise_on_error=False: the refused items, listed
+        fine = {409} if conflicts_ok else set()
+        fine |= {404} if missing_ok else set()
+        bad = [e for e in errors if next(iter(e.values())).get("status") not in fine]
         if bad:
             raise RuntimeError(f"Elasticsearch refused {len(bad)} of {len(actions)} writes; first: {bad[0]}")
 
@@ -199,7 +269,7 @@ class ElasticStore(ElasticStats):
     async def search_records(self, q: RecordQuery) -> Page:
         body: dict[str, Any] = {"query": self._records_query(q), "sort": RECORD_SORT, "size": q.limit + 1}
         if q.cursor:
-            body["search_after"] = decode_cursor(q.cursor)  # the engine's own sort values, given back verbatim
+            body["search_after"] = decode_cursor(q.cursor, NEWEST_FIRST)
         try:
             res = await self.es.search(index=self.records, **body)
         except NotFoundError:  # no record written yet, so no index behind the alias
@@ -211,36 +281,15 @@ class ElasticStore(ElasticStats):
         return Page([_record(h["_source"]) for h in hits], cursor)
 
     async def export_records(self, q: RecordQuery, page: int = 1000) -> AsyncIterator[dict[str, Any]]:
-        """Every matching record as of the moment the export starts: a point in time, paged with
-        ``search_after`` (``from`` stops at 10,000), closed however the export ends."""
+        """Every matching record as of the moment the export starts (one point in time)."""
         query = self._records_query(q)
         if q.cursor:  # resume after a page the caller has: (at, id) strictly later in the sort order
-            at, rid = decode_cursor(q.cursor, 2)
+            at, rid = decode_cursor(q.cursor, NEWEST_FIRST)
             later = [{"range": {"at_epoch": {"lt": at}}},
                      {"bool": {"filter": [{"term": {"at_epoch": at}}, {"range": {"id": {"gt": rid}}}]}}]  # fmt: skip
             query["bool"]["filter"].append({"bool": {"should": later, "minimum_should_match": 1}})
-        try:
-            pit = await self.es.open_point_in_time(index=self.records, keep_alive="2m")
-        except NotFoundError:
-            return
-        pit_id = pit["id"]
-        try:
-            after = None
-            while True:
-                body: dict[str, Any] = {"query": query, "sort": RECORD_SORT, "size": page,
-                                        "pit": {"id": pit_id, "keep_alive": "2m"}}  # fmt: skip
-                if after is not None:
-                    body["search_after"] = after
-                res = await self.es.search(**body)
-                pit_id = res.get("pit_id", pit_id)
-                hits = res["hits"]["hits"]
-                for h in hits:
-                    yield _record(h["_source"])
-                if len(hits) < page:
-                    return
-                after = hits[-1]["sort"]
-        finally:
-            await self.es.close_point_in_time(id=pit_id)
+        async for hit in point_in_time(self.es, self.records, query, RECORD_SORT, page):
+            yield _record(hit["_source"])
 
     async def overdue(self, q: OverdueQuery, now: int) -> Page:
         filters: list[dict[str, Any]] = [{"term": {"open": True}}, {"range": {"deadline_epoch": {"lt": now}}}]
@@ -257,7 +306,7 @@ class ElasticStore(ElasticStats):
             "size": q.limit + 1,
         }
         if q.cursor:
-            body["search_after"] = decode_cursor(q.cursor)
+            body["search_after"] = decode_cursor(q.cursor, OVERDUE_ORDER)
         res = await self.es.search(index=self.clocks, **body)
         hits = res["hits"]["hits"]
         more = len(hits) > q.limit

@@ -1,11 +1,24 @@
-"""The Elasticsearch store's index mappings, sort orders and the agency-subtree query they share."""
+"""The Elasticsearch store's index layout: mappings, versions, sort orders and the queries they share.
+
+Instants are kept twice: as epoch seconds in ``long`` fields, which every query, sort
+and cursor compares as plain integers, and (for records) as ISO text in a ``date``
+field for calendar histograms.  Version 1 mapped the epoch fields as ``date`` with
+``epoch_second``: a real cluster reads a JSON number in a range query on such a field
+as epoch *milliseconds* and sorts them in milliseconds too, so every range was wrong.
+Indices carry their layout version in their names; a store refuses to start on an
+older one and ``approval-monitor store migrate`` copies it forward.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
+from elasticsearch import AsyncElasticsearch, NotFoundError
+
+LAYOUT = 2  # the version in this layout's index names
 KEYWORD: dict[str, Any] = {"type": "keyword"}
-EPOCH: dict[str, Any] = {"type": "date", "format": "epoch_second"}
+EPOCH: dict[str, Any] = {"type": "long"}  # epoch seconds
 
 RECORD_MAPPING = {
     "dynamic": False,
@@ -21,8 +34,10 @@ RECORD_MAPPING = {
         "handler_id": KEYWORD,
         "points": {"type": "float"},
         "revokes": KEYWORD,
+        "revoked_by": KEYWORD,  # set when a revocation names this record
     },
 }
+REVOKED_MAPPING = {"dynamic": False, "properties": {"revoker": KEYWORD}}  # _id: the revoked record's id
 CASE_MAPPING = {
     "dynamic": False,
     "properties": {
@@ -47,8 +62,8 @@ CLOCK_MAPPING = {
         "item_code": KEYWORD,
         "handler_id": KEYWORD,
         "open": {"type": "boolean"},
-        "deadline_epoch": {"type": "long"},
-        "completed_epoch": {"type": "long"},
+        "deadline_epoch": EPOCH,
+        "completed_epoch": EPOCH,
         "on_time": {"type": "boolean"},
         "limit_seconds": {"type": "long"},
     },
@@ -80,3 +95,40 @@ def subtree_query(scope: str) -> dict[str, Any]:
             "minimum_should_match": 1,
         }
     }
+
+
+# A revocation counts for nothing, and neither does the record it revokes.
+NOT_COUNTED: list[dict[str, Any]] = [{"exists": {"field": "revoked_by"}}, {"term": {"kind": "revocation"}}]
+
+
+async def point_in_time(
+    es: AsyncElasticsearch, index: str, query: dict[str, Any], sort: list[Any], page: int = 1000
+) -> AsyncIterator[dict[str, Any]]:
+    """Every hit of ``query`` as of one moment (a point in time, paged with ``search_after``: ``from``
+    stops at 10,000), closed however the reader stops; nothing when ``index`` does not exist yet."""
+    try:
+        pit = await es.open_point_in_time(index=index, keep_alive="2m")
+    except NotFoundError:
+        return
+    pit_id = pit["id"]
+    try:
+        after = None
+        while True:
+            body: dict[str, Any] = {
+                "query": query,
+                "sort": sort,
+                "size": page,
+                "pit": {"id": pit_id, "keep_alive": "2m"},
+            }
+            if after is not None:
+                body["search_after"] = after
+            res = await es.search(**body)
+            pit_id = res.get("pit_id", pit_id)
+            hits = res["hits"]["hits"]
+            for h in hits:
+                yield h
+            if len(hits) < page:
+                return
+            after = hits[-1]["sort"]
+    finally:
+        await es.close_point_in_time(id=pit_id)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rules.timeutil import format_instant
 from store.base import Period, empty_card
-from store.elastic_mappings import subtree_query
+from store.elastic_mappings import NOT_COUNTED, subtree_query
 
 
 class ElasticStats:
@@ -22,7 +21,8 @@ class ElasticStats:
         rec = await self.es.search(
             index=self.records,
             size=0,
-            query={"bool": {"filter": [{"range": {"at_epoch": {"gte": period.since, "lt": period.until}}}, *scope]}},
+            query={"bool": {"filter": [{"range": {"at_epoch": {"gte": period.since, "lt": period.until}}}, *scope],
+                           "must_not": NOT_COUNTED}},
             aggs={"g": {"terms": {"field": field, "size": 10_000},
                         "aggs": {"points": {"sum": {"field": "points"}}, "kinds": {"terms": {"field": "kind", "size": 20}}}}},
             ignore_unavailable=True,
@@ -51,7 +51,8 @@ class ElasticStats:
         res = await self.es.search(
             index=self.records,
             size=0,
-            query={"bool": {"filter": [{"range": {"at_epoch": {"gte": period.since, "lt": period.until}}}, *scope]}},
+            query={"bool": {"filter": [{"range": {"at_epoch": {"gte": period.since, "lt": period.until}}}, *scope],
+                           "must_not": NOT_COUNTED}},
             aggs={"d": {"date_histogram": {"field": "at", "calendar_interval": "day", "time_zone": zone,
                                            "min_doc_count": 1, "format": "yyyy-MM-dd"},
                         "aggs": {"k": {"terms": {"field": "kind", "size": 20}}}}},
@@ -59,12 +60,5 @@ class ElasticStats:
         )  # fmt: skip
         out = []
         for b in res.get("aggregations", {}).get("d", {}).get("buckets", []):
-            day = b.get("key_as_string") or _day_from_key(b["key"], utc_offset)
-            out += [{"day": day, "kind": k["key"], "count": k["doc_count"]} for k in b["k"]["buckets"]]
+            out += [{"day": b["key_as_string"], "kind": k["key"], "count": k["doc_count"]} for k in b["k"]["buckets"]]
         return sorted(out, key=lambda r: (r["day"], r["kind"]))
-
-
-def _day_from_key(key: float, utc_offset: int) -> str:
-    """A bucket key as a local day; servers differ in seconds or milliseconds, so tell them apart by size."""
-    seconds = int(key) // 1000 if key > 10**11 else int(key)
-    return format_instant(seconds + utc_offset)[:10]

@@ -18,8 +18,11 @@ from typing import Any, TypeVar
 
 import orjson
 
+from rules.records import REVOCATION
 from rules.timeutil import format_instant, parse_instant
 from store.base import (
+    NEWEST_FIRST,
+    OVERDUE_ORDER,
     DeliveryQuery,
     OverdueQuery,
     Page,
@@ -28,7 +31,16 @@ from store.base import (
     encode_cursor,
     paged_export,
 )
-from store.sqlite_schema import DAY_SQL, ON_TIME_SQL, ROLLUP_TRIGGER, SCHEMA, epoch_of, subtree_clause
+from store.sqlite_schema import (
+    COUNTED_SQL,
+    DAY_SQL,
+    ON_TIME_SQL,
+    ROLLUP_TRIGGER,
+    ROLLUP_VERSION,
+    SCHEMA,
+    epoch_of,
+    subtree_clause,
+)
 from store.sqlite_stats import SqliteStats
 
 T = TypeVar("T")
@@ -68,24 +80,29 @@ class SqliteStore(SqliteStats):
     def _ensure_rollups(self, db: sqlite3.Connection) -> None:
         """Per-day counts and points by agency and by official, kept by a trigger on every inserted
         record (an ignored duplicate fires nothing); rebuilt when the file was made for another offset."""
-        row = db.execute("SELECT value FROM meta WHERE key = 'day_offset'").fetchone()
-        has_trigger = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'steps_rollup_out'").fetchone()
-        if row is not None and int(row[0]) == self.day_offset and has_trigger:
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        if meta.get("day_offset") == str(self.day_offset) and meta.get("rollup_version") == ROLLUP_VERSION:
             return
         o = self.day_offset
         day = DAY_SQL.format(at="at", o=o)
+        counted = COUNTED_SQL.format(r="records")
         with db:
-            for name in ("records_rollup", "steps_rollup_in", "steps_rollup_out"):
+            for name in ("records_rollup", "records_revoked", "steps_rollup_in", "steps_rollup_out"):
                 db.execute(f"DROP TRIGGER IF EXISTS {name}")
             for table in ("agency_days", "handler_days", "step_days"):
                 db.execute(f"DELETE FROM {table}")
+            # Files written before revocations were netted: the revoked table from their revocations.
+            db.execute(
+                "INSERT OR IGNORE INTO revoked SELECT json_extract(CAST(doc AS TEXT), '$.revokes'), id FROM records "
+                "WHERE kind = 'revocation' AND json_extract(CAST(doc AS TEXT), '$.revokes') IS NOT NULL"
+            )
             db.execute(
                 f"INSERT INTO agency_days SELECT {day} AS d, agency_id, kind, COUNT(*), SUM(points) FROM records "
-                "GROUP BY d, agency_id, kind"
+                f"WHERE {counted} GROUP BY d, agency_id, kind"
             )
             db.execute(
                 f"INSERT INTO handler_days SELECT {day} AS d, agency_id, handler_id, kind, COUNT(*), SUM(points) "
-                "FROM records WHERE handler_id IS NOT NULL GROUP BY d, agency_id, handler_id, kind"
+                f"FROM records WHERE handler_id IS NOT NULL AND {counted} GROUP BY d, agency_id, handler_id, kind"
             )
             done = DAY_SQL.format(at="completed", o=o)
             db.execute(
@@ -94,7 +111,9 @@ class SqliteStore(SqliteStats):
             )
             db.executescript(
                 ROLLUP_TRIGGER.format(
+                    counted_new=COUNTED_SQL.format(r="NEW"),
                     day=DAY_SQL.format(at="NEW.at", o=o),
+                    day_r=DAY_SQL.format(at="r.at", o=o),
                     done_new=DAY_SQL.format(at="NEW.completed", o=o),
                     done_old=DAY_SQL.format(at="OLD.completed", o=o),
                     on_time_new=ON_TIME_SQL.format(s="NEW"),
@@ -102,6 +121,7 @@ class SqliteStore(SqliteStats):
                 )
             )
             db.execute("INSERT OR REPLACE INTO meta VALUES ('day_offset', ?)", (str(o),))
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('rollup_version', ?)", (ROLLUP_VERSION,))
 
     async def setup(self) -> None:
         await self._run(lambda db: None)
@@ -113,9 +133,12 @@ class SqliteStore(SqliteStats):
             for r in records
         ]  # fmt: skip
 
+        revoked = [(r["revokes"], r["id"]) for r in records if r["kind"] == REVOCATION and r.get("revokes")]
+
         def write(db: sqlite3.Connection) -> None:
             with db:
                 db.executemany("INSERT OR IGNORE INTO records VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+                db.executemany("INSERT OR IGNORE INTO revoked VALUES (?,?)", revoked)
 
         await self._run(write)
 
@@ -162,7 +185,7 @@ class SqliteStore(SqliteStats):
                 where.append(f"{column} = ?")
                 args.append(value)
         if q.cursor:
-            at, did = decode_cursor(q.cursor, 2)
+            at, did = decode_cursor(q.cursor, NEWEST_FIRST)
             where.append("(at < ? OR (at = ? AND id > ?))")
             args += [at, at, did]
         return await self._newest_first("deliveries", where, args, q.limit)
@@ -176,14 +199,19 @@ class SqliteStore(SqliteStats):
             if row is None:
                 return None
             doc: dict[str, Any] = orjson.loads(row[0])
-            recs = db.execute("SELECT doc FROM records WHERE case_id = ? ORDER BY at, id", (case_id,)).fetchall()
-            doc["records"] = [orjson.loads(r[0]) for r in recs]
+            recs = db.execute(
+                "SELECT doc, revoker FROM records LEFT JOIN revoked ON record_id = id "
+                "WHERE case_id = ? ORDER BY at, id",
+                (case_id,),
+            ).fetchall()
+            doc["records"] = [_with_revoker(r[0], r[1]) for r in recs]
             return doc
 
         return await self._run(read)
 
     async def search_records(self, q: RecordQuery) -> Page:
-        where, args = ["1=1"], []
+        where: list[str] = ["1=1"]
+        args: list[Any] = []
         if q.kinds:
             where.append(f"kind IN ({','.join('?' * len(q.kinds))})")
             args += list(q.kinds)
@@ -202,21 +230,23 @@ class SqliteStore(SqliteStats):
             where.append("at < ?")
             args.append(q.until)
         if q.cursor:
-            at, rid = decode_cursor(q.cursor, 2)
+            at, rid = decode_cursor(q.cursor, NEWEST_FIRST)
             where.append("(at < ? OR (at = ? AND id > ?))")
             args += [at, at, rid]
-        return await self._newest_first("records", where, args, q.limit)
+        return await self._newest_first("records LEFT JOIN revoked ON record_id = id", where, args, q.limit)
 
     async def _newest_first(self, table: str, where: list[str], args: list[Any], limit: int) -> Page:
-        """A page of ``table``'s documents by ``at`` descending, then ``id``; the cursor is the last (at, id)."""
-        sql = f"SELECT doc, at, id FROM {table} WHERE {' AND '.join(where)} ORDER BY at DESC, id LIMIT ?"
+        """A page of ``table``'s documents by ``at`` descending, then ``id``; the cursor is the last (at, id).
+        Records come with the revocation that revoked them, if any."""
+        revoker = "revoker" if table.startswith("records") else "NULL"
+        sql = f"SELECT doc, at, id, {revoker} FROM {table} WHERE {' AND '.join(where)} ORDER BY at DESC, id LIMIT ?"
 
         def read(db: sqlite3.Connection) -> Page:
             rows = db.execute(sql, [*args, limit + 1]).fetchall()
             more = len(rows) > limit
             rows = rows[:limit]
             cursor = encode_cursor([rows[-1][1], rows[-1][2]]) if more and rows else None
-            return Page([orjson.loads(r[0]) for r in rows], cursor)
+            return Page([_with_revoker(r[0], r[3]) for r in rows], cursor)
 
         return await self._run(read)
 
@@ -237,7 +267,7 @@ class SqliteStore(SqliteStats):
         tail = "".join(f" AND {f}" for f in filters)
         after, cargs = "", []
         if q.cursor:
-            deadline, case_id, step = decode_cursor(q.cursor, 3)
+            deadline, case_id, step = decode_cursor(q.cursor, OVERDUE_ORDER)
             after = " AND (deadline > ? OR (deadline = ? AND (case_id > ? OR (case_id = ? AND {step} > ?))))"
             cargs = [deadline, deadline, case_id, case_id, step]
         # Each part walks its covering index in page order and stops at the page size; the
@@ -293,3 +323,10 @@ class SqliteStore(SqliteStats):
         if self._db is not None:
             await self._run(shut)
             self._db = None
+
+
+def _with_revoker(doc: bytes, revoker: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = orjson.loads(doc)
+    if revoker is not None:
+        out["revoked_by"] = revoker
+    return out

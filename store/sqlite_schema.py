@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_log ON deliveries (subscription_id, at DESC, id, status, record_id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS revoked (record_id TEXT PRIMARY KEY, revoker TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS agency_days (
     day INTEGER NOT NULL, agency_id TEXT NOT NULL, kind TEXT NOT NULL, n INTEGER NOT NULL, points REAL NOT NULL,
     PRIMARY KEY (day, agency_id, kind)
@@ -56,13 +57,25 @@ CREATE TABLE IF NOT EXISTS handler_days (
 
 # Day numbers of the roll-ups: floor((at + offset) / 86400), written so negative instants floor too.
 DAY_SQL = "(({at} + {o}) - ((({at} + {o}) % 86400) + 86400) % 86400) / 86400"
+# Which records count: a revocation counts for nothing, and neither does the record it revokes,
+# whichever of the two was written first (``revoked`` is filled from revocations as they arrive).
+COUNTED_SQL = "{r}.kind != 'revocation' AND NOT EXISTS (SELECT 1 FROM revoked v WHERE v.record_id = {r}.id)"
+ROLLUP_VERSION = "2"  # 2: revoked records and revocations are left out
 ROLLUP_TRIGGER = """
-CREATE TRIGGER records_rollup AFTER INSERT ON records BEGIN
+CREATE TRIGGER records_rollup AFTER INSERT ON records WHEN {counted_new} BEGIN
     INSERT INTO agency_days VALUES ({day}, NEW.agency_id, NEW.kind, 1, NEW.points)
         ON CONFLICT DO UPDATE SET n = n + 1, points = points + excluded.points;
     INSERT INTO handler_days SELECT {day}, NEW.agency_id, NEW.handler_id, NEW.kind, 1, NEW.points
         WHERE NEW.handler_id IS NOT NULL
         ON CONFLICT DO UPDATE SET n = n + 1, points = points + excluded.points;
+END;
+CREATE TRIGGER records_revoked AFTER INSERT ON revoked BEGIN
+    UPDATE agency_days SET n = n - 1, points = points - (SELECT points FROM records WHERE id = NEW.record_id)
+        WHERE (day, agency_id, kind) IN (SELECT {day_r}, agency_id, kind FROM records r
+                                        WHERE r.id = NEW.record_id AND r.kind != 'revocation');
+    UPDATE handler_days SET n = n - 1, points = points - (SELECT points FROM records WHERE id = NEW.record_id)
+        WHERE (day, agency_id, handler_id, kind) IN (SELECT {day_r}, agency_id, handler_id, kind FROM records r
+                                                    WHERE r.id = NEW.record_id AND r.kind != 'revocation');
 END;
 CREATE TRIGGER steps_rollup_in AFTER INSERT ON steps WHEN NEW.completed IS NOT NULL BEGIN
     INSERT INTO step_days VALUES ({done_new}, NEW.agency_id, COALESCE(NEW.handler_id, ''), 1, {on_time_new})

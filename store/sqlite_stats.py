@@ -8,7 +8,9 @@ from typing import Any, TypeVar
 
 from rules.timeutil import format_instant
 from store.base import Period, empty_card
-from store.sqlite_schema import ON_TIME_SQL, subtree_clause
+from store.sqlite_schema import COUNTED_SQL, ON_TIME_SQL, subtree_clause
+
+COUNTED = COUNTED_SQL.format(r="records")
 
 T = TypeVar("T")
 
@@ -43,11 +45,11 @@ class SqliteStats:
         scope, sargs = ("1=1", []) if period.agency is None else subtree_clause("agency_id", period.agency)
         raw_sql = (
             f"SELECT {column}, kind, COUNT(*), SUM(points) FROM records WHERE at >= ? AND at < ? AND {scope} "
-            f"AND {column} IS NOT NULL GROUP BY {column}, kind"
+            f"AND {column} IS NOT NULL AND {COUNTED} GROUP BY {column}, kind"
         )
         roll_sql = (
             f"SELECT {column}, kind, SUM(n), SUM(points) FROM {table} WHERE day >= ? AND day < ? AND {scope} "
-            f"GROUP BY {column}, kind"
+            f"GROUP BY {column}, kind HAVING SUM(n) > 0"
         )
         step_sql = (
             f"SELECT {column}, COUNT(*), SUM({ON_TIME_SQL.format(s='steps')}) "
@@ -84,7 +86,7 @@ class SqliteStats:
         scope, sargs = ("1=1", []) if period.agency is None else subtree_clause("agency_id", period.agency)
         raw_sql = (
             "SELECT (at + ?) / 86400 AS d, kind, COUNT(*) FROM records "
-            f"WHERE at >= ? AND at < ? AND {scope} GROUP BY d, kind"
+            f"WHERE at >= ? AND at < ? AND {scope} AND {COUNTED} GROUP BY d, kind"
         )
         if utc_offset == self.day_offset:
             edges, days = self._split(period.since, period.until)
@@ -93,7 +95,8 @@ class SqliteStats:
         queries = [(raw_sql, [utc_offset, a, b, *sargs]) for a, b in edges]
         if days is not None:
             queries.append(
-                (f"SELECT day, kind, SUM(n) FROM agency_days WHERE day >= ? AND day < ? AND {scope} GROUP BY day, kind",
+                (f"SELECT day, kind, SUM(n) FROM agency_days WHERE day >= ? AND day < ? AND {scope} "
+                 "GROUP BY day, kind HAVING SUM(n) > 0",
                  [*days, *sargs])
             )  # fmt: skip
 

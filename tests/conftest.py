@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from support import SAMPLE_PACK, elasticsearch, kafka_broker
+from support import SAMPLE_PACK, ElasticNode, elasticsearch, kafka_broker
 
 from approval_monitor.packs import load_pack
 from rules.pack import RulePack
@@ -24,7 +24,12 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def elastic_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """An Elasticsearch endpoint for the whole session, started once."""
-    with elasticsearch(tmp_path_factory.mktemp("noida")) as url:
-        yield url
+def elastic_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ElasticNode]:
+    """Elasticsearch for the whole session: ELASTICSEARCH_URL, or one node started once from its jars."""
+    with elasticsearch(tmp_path_factory.mktemp("elasticsearch")) as node:
+        yield node
+
+
+@pytest.fixture(scope="session")
+def elastic_url(elastic_node: ElasticNode) -> str:
+    return elastic_node.url

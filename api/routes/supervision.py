@@ -17,7 +17,10 @@ from rules.errors import NotFound
 from store.base import OverdueQuery, RecordQuery, Store
 
 router = APIRouter(tags=["supervision"])
-CSV_COLUMNS = ("id", "kind", "case_id", "step", "at", "item_code", "agency_id", "handler_id", "points")
+# ``revokes``: the record a revocation names; ``revoked_by``: the revocation that revoked this one.
+CSV_COLUMNS = (
+    "id", "kind", "case_id", "step", "at", "item_code", "agency_id", "handler_id", "points", "revokes", "revoked_by"
+)  # fmt: skip
 
 
 @router.get("/v1/overdue", response_model=PageModel)

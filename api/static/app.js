@@ -49,15 +49,25 @@ async function loadBoard() {
     o.step, o.agency_id, o.handler_id, o.limit_seconds ? duration(o.limit_seconds) : "", duration(o.overdue_seconds))));
 }
 
+// A revocation withdraws the alarm it names: off the board, struck through in the alert list.
+function withdraw(r) {
+  for (const el of document.querySelectorAll(`[data-record="${CSS.escape(r.revokes)}"]`)) {
+    if (el.tagName === "TR") el.remove(); else el.classList.add("revoked");
+  }
+}
+
 function showAlert(r) {
+  if (r.kind === "revocation") withdraw(r);
   const li = document.createElement("li");
   li.dataset.case = r.case_id;
+  li.dataset.record = r.id;
   li.append(badge(r.kind), ` ${r.case_id} ${r.step || ""} · ${r.agency_id} · ${r.at}`);
   li.addEventListener("click", () => openCase(r.case_id));
   $("#alerts").prepend(li);
   while ($("#alerts").children.length > 200) $("#alerts").lastChild.remove();
   if (r.kind === "warning" || r.kind === "overdue" || r.kind === "case_overdue") {
     const row = boardRow(r.kind, r.case_id, r.step, r.agency_id, r.handler_id, "", r.at);
+    row.dataset.record = r.id;
     $("#board tbody").prepend(row);
   }
 }
@@ -106,7 +116,10 @@ async function openCase(caseId) {
     return tr;
   }));
   $("#case-records").replaceChildren(...c.records.map((r) => {
-    const li = document.createElement("li"); li.append(badge(r.kind), ` ${r.step || ""} ${r.at} 扣分 ${r.points}`); return li;
+    const li = document.createElement("li");
+    li.append(badge(r.kind), ` ${r.step || ""} ${r.at} ` + (r.revoked_by ? "已撤销，不扣分" : `扣分 ${r.points}`));
+    if (r.revoked_by) li.classList.add("revoked");
+    return li;
   }));
   $("#case-section").hidden = false;
   $("#case-section").scrollIntoView();

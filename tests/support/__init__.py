@@ -6,10 +6,8 @@ import contextlib
 import json
 import os
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -71,64 +69,41 @@ def kafka_broker(where: Path) -> Iterator[str]:
         subprocess.run([str(script), "stop", str(where)], check=False)
 
 
+@dataclass(frozen=True)
+class ElasticNode:
+    """An Elasticsearch endpoint; ``home`` is set when this run started the node (and so may stop and restart it)."""
+
+    url: str
+    home: Path | None
+
+    def stop(self) -> None:
+        assert self.home is not None, "an external cluster is not this run's to stop"
+        subprocess.run([str(ES_SCRIPT), "stop", str(self.home)], check=False)
+
+    def start(self) -> None:
+        """Starts the node again on the same data directory and port."""
+        assert self.home is not None, "an external cluster is not this run's to start"
+        started = subprocess.run([str(ES_SCRIPT), "start", str(self.home)], capture_output=True, text=True, check=False)
+        if started.returncode != 0:
+            raise RuntimeError(f"could not start Elasticsearch: {started.stderr}")
+        assert started.stdout.strip().splitlines()[-1] == self.url
+
+
+ES_SCRIPT = ROOT / "deploy" / "elasticsearch.sh"
+
+
 @contextlib.contextmanager
-def elasticsearch(where: Path) -> Iterator[str]:
-    """ELASTICSEARCH_URL if set (a real cluster); else noida-db's endpoint with its data in ``where``."""
+def elasticsearch(where: Path) -> Iterator[ElasticNode]:
+    """ELASTICSEARCH_URL if set (a real cluster); else one Elasticsearch node started from its jars in ``where``."""
     given = os.environ.get("ELASTICSEARCH_URL")
     if given:
-        yield given
+        yield ElasticNode(given, None)
         return
-    from approval_monitor.embedded import free_port
-
-    port = free_port()
-    log = open(where / "noida.log", "wb")  # noqa: SIM115 - the child owns it
-    proc = start_noida(port, where, log)
-    url = f"http://127.0.0.1:{port}"
+    started = subprocess.run([str(ES_SCRIPT), "start", str(where)], capture_output=True, text=True, check=False)
+    if started.returncode != 0:
+        raise RuntimeError(f"could not start Elasticsearch: {started.stderr}")
+    node = ElasticNode(started.stdout.strip().splitlines()[-1], where)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(url, timeout=1) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    tail = (where / "noida.log").read_text(errors="replace")[-2000:]
-                    raise RuntimeError(f"noida-db did not start: {tail}") from None
-                time.sleep(0.2)
-        yield url
+        yield node
     finally:
-        stop_noida(proc)
-
-
-def start_noida(port: int, data: Path, log: Any) -> subprocess.Popen[bytes]:
-    """noida-db's Elasticsearch endpoint, in a process group of its own: its console script forks the real binary."""
-    beside = Path(sys.executable).parent / "noida-db"  # the venv's console script, on PATH or not
-    return subprocess.Popen(
-        [
-            str(beside) if beside.exists() else "noida-db",
-            "start",
-            "--only",
-            "elasticsearch",
-            "--elasticsearch-port",
-            str(port),
-            "--data-dir",
-            str(data),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def stop_noida(proc: subprocess.Popen[bytes]) -> None:
-    import signal
-
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
-    except ProcessLookupError:
-        pass
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        node.stop()

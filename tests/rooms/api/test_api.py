@@ -62,7 +62,10 @@ def test_a_scoped_key_sees_only_its_subtree_everywhere(client: TestClient) -> No
     cards = client.get(ENDPOINTS[3], headers=AUTH["market"]).json()
     assert cards and all(in_subtree(c["key"], "city/market") for c in cards)
     daily = client.get(ENDPOINTS[5], headers=AUTH["market"]).json()
-    assert sum(d["count"] for d in daily) == len(rows)
+    counted = [r for r in rows if r["kind"] != "revocation" and not r["revoked_by"]]  # revoked: shown, not counted
+    assert len(counted) < len(rows) and {r["revoked_by"] for r in rows if r["revokes"]} == {""}
+    assert {r["id"] for r in rows if r["revoked_by"]} == {r["revokes"] for r in rows if r["kind"] == "revocation"}
+    assert sum(d["count"] for d in daily) == len(counted)
     other = next(c for c in CASES if not in_subtree(c["agency_id"], "city/market"))
     res = client.get(f"/v1/cases/{other['case_id']}", headers=AUTH["market"])
     assert res.status_code == 404  # not even its existence leaks

@@ -65,3 +65,11 @@ def test_the_image_copies_every_package_the_project_installs() -> None:
     packages = {p.rstrip("*") for p in include}
     copied = set(re.findall(r"^COPY (\w+) \./\1$", (ROOT / "deploy" / "Dockerfile").read_text(), re.M))
     assert packages <= copied, f"the Dockerfile does not copy {packages - copied}"
+
+
+def test_the_tests_run_the_elasticsearch_that_compose_runs() -> None:
+    """deploy/elasticsearch.sh fetches the version of the compose file's image, so tests and production agree."""
+    image = _compose()["services"]["elasticsearch"]["image"]
+    pom = (ROOT / "deploy" / "elasticsearch" / "pom.xml").read_text()
+    (version,) = re.findall(r"<elasticsearch.version>(.+?)</elasticsearch.version>", pom)
+    assert image.endswith(":" + version), (image, version)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import signal
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,9 @@ from rules.engine import Engine
 from rules.events import Event, parse_line
 from rules.records import Record
 from rules.replay import Replayer
+from rules.timeutil import format_instant
 from rules.views import case_document
+from store.elastic import ElasticStore
 from store.sqlite import SqliteStore
 from streams.emitter import Emitter
 
@@ -64,17 +67,24 @@ def _pages(client: TestClient, path: str) -> list[dict[str, Any]]:
             return items
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "elasticsearch"])
 def test_events_posted_over_http_come_back_as_records_timelines_and_the_overdue_list_replay_gives(
-    kafka_bootstrap: str, tmp_path: Path
+    kafka_bootstrap: str, tmp_path: Path, backend: str, request: pytest.FixtureRequest
 ) -> None:
     now = int(time.time())
     objs = past_history(now)
     names = Names(partitions=4)
-    db = tmp_path / "monitor.db"
-    env = {**names.env(kafka_bootstrap, SAMPLE_PACK), "APPROVAL_MONITOR_STORE_URL": f"sqlite:///{db}"}
+    if backend == "sqlite":
+        url, prefix = f"sqlite:///{tmp_path / 'monitor.db'}", ""
+        store: Any = SqliteStore(tmp_path / "monitor.db")
+    else:
+        url, prefix = request.getfixturevalue("elastic_url"), f"e2e{uuid.uuid4().hex[:8]}"
+        store = ElasticStore(url, prefix=prefix)
+    env = {**names.env(kafka_bootstrap, SAMPLE_PACK), "APPROVAL_MONITOR_STORE_URL": url,
+           "APPROVAL_MONITOR_STORE_PREFIX": prefix}  # fmt: skip
     worker = Worker(env, tmp_path / "worker.log").start()
     sink = Worker(env, tmp_path / "sink.log").start("sink")
-    api = create_api(SqliteStore(db), Keyring(list(KEYS.values())), bands=[0, 5, 15, 30],
+    api = create_api(store, Keyring(list(KEYS.values())), bands=[0, 5, 15, 30],
                      emitter=Emitter(kafka_bootstrap, names.events))  # fmt: skip
     try:
         worker.wait_ready()
@@ -102,6 +112,24 @@ def test_events_posted_over_http_come_back_as_records_timelines_and_the_overdue_
             net = sorted(_content(r) for r in got if r["kind"] != "revocation" and r["id"] not in revoked)
             assert net == sorted(_content(r) for r in expected), sink.tail()
             assert len({r["id"] for r in got}) == len(got)  # no duplicates
+            assert revoked, "the history should make the live pipeline revoke something"
+            assert {r["id"]: r.get("revoked_by") for r in got if r["id"] in revoked} == {
+                r["revokes"]: r["id"] for r in revocations
+            }
+
+            # Scorecards and daily counts are net of revocations: what replay's records add up to.
+            span = f"since=2000-01-01T00:00:00Z&until={format_instant(now + 86400)}"
+            for by, field in (("agencies", "agency_id"), ("handlers", "handler_id")):
+                want_points: dict[str, float] = {}
+                for r in expected:
+                    if r[field] is not None:
+                        want_points[r[field]] = want_points.get(r[field], 0) + r["points"]
+                cards = client.get(f"/v1/scorecards/{by}?{span}", headers=AUTH["sup"]).json()
+                assert {c["key"]: c["points"] for c in cards if c["points"]} == {
+                    k: v for k, v in want_points.items() if v
+                }, by
+            daily = client.get(f"/v1/stats/daily?{span}", headers=AUTH["sup"]).json()
+            assert sum(d["count"] for d in daily) == len(expected)
 
             # Records and case states reach the store by different topics: the store is eventually exact.
             case_id = next(r["case_id"] for r in expected if r["kind"] == "overdue")

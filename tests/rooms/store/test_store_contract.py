@@ -15,14 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.data import CASES, RECORDS, UNTIL
+from support.data import CASES, RECORDS, REVOKED, UNTIL, counted, shown
 
 from rules.agency import in_subtree
 from rules.timeutil import parse_instant
-from store.base import OverdueQuery, Period, RecordQuery, day_of
+from store.base import OverdueQuery, Period, RecordQuery, day_of, empty_card
 from store.sqlite import SqliteStore
 
 _loop: list[asyncio.Runner] = []
+REVOKED_RECORDS = [r for r in RECORDS if r["id"] in REVOKED]
 
 
 @pytest.fixture(params=["sqlite", "elasticsearch"])
@@ -63,7 +64,8 @@ def _all_pages(fetch: Any, query: Any, **kw: Any) -> list[dict[str, Any]]:
 
 def test_the_history_is_rich_enough() -> None:
     kinds = {r["kind"] for r in RECORDS}
-    assert {"reminder", "warning", "overdue", "case_overdue", "procedure"} <= kinds
+    assert {"reminder", "warning", "overdue", "case_overdue", "procedure", "revocation"} <= kinds
+    assert len(REVOKED) > 20 and any(rid.endswith("-r1") for rid in REVOKED)
     assert len({c["agency_id"] for c in CASES}) >= 5
 
 
@@ -102,7 +104,7 @@ def test_search_records_matches_the_oracle_page_by_page(store: Any, query: Recor
 
     expected = sorted((r for r in RECORDS if wanted(r)), key=lambda r: (-parse_instant(r["at"]), r["id"]))
     got = _all_pages(store.search_records, query)
-    assert [r["id"] for r in got] == [r["id"] for r in expected]
+    assert got == [shown(r, REVOKED) for r in expected]
     assert expected, "the query should match something"
 
 
@@ -132,12 +134,12 @@ def test_overdue_now_matches_the_oracle(store: Any) -> None:
 
 
 def test_case_timeline_has_its_steps_and_records(store: Any) -> None:
-    case = next(c for c in CASES if len(c["steps"]) >= 2)
+    case = next(c for c in CASES if len(c["steps"]) >= 2 and any(r["case_id"] == c["case_id"] for r in REVOKED_RECORDS))
     got = run(store.get_case(case["case_id"]))
     assert got is not None
     assert [s["step"] for s in got["steps"]] == [s["step"] for s in case["steps"]]
     mine = sorted((r for r in RECORDS if r["case_id"] == case["case_id"]), key=lambda r: (r["at"], r["id"]))
-    assert got["records"] == mine
+    assert got["records"] == [shown(r, REVOKED) for r in mine]
     assert run(store.get_case("no-such-case")) is None
 
 
@@ -177,6 +179,47 @@ def test_count_is_what_was_written_once_however_often(store: Any) -> None:
     assert run(store.count()) == (len(RECORDS), len(CASES))
 
 
+def _oracle_cards(by: str, period: Period) -> list[dict[str, Any]]:
+    field = "agency_id" if by == "agency" else "handler_id"
+    cards: dict[str, dict[str, Any]] = {}
+    for r in RECORDS:
+        at = parse_instant(r["at"])
+        inside = period.since <= at < period.until and in_subtree(r["agency_id"], period.agency)
+        if inside and r.get(field) and counted(r, REVOKED):
+            card = cards.setdefault(r[field], empty_card(r[field]))
+            card["points"] += r["points"]
+            card["counts"][r["kind"]] = card["counts"].get(r["kind"], 0) + 1
+    return [cards[k] for k in sorted(cards)]
+
+
+def test_a_revocation_counts_for_nothing_whenever_either_is_written_and_however_often(store: Any) -> None:
+    """Repeats of revoked records, of revocations and of re-raises; a revocation written before its record."""
+    everything = Period(parse_instant("2026-01-01T00:00:00Z"), parse_instant("2027-01-01T00:00:00Z"))
+    before = run(store.scorecard("agency", everything))
+    assert [c["points"] for c in before] == [c["points"] for c in _oracle_cards("agency", everything)]
+    again = [r for r in RECORDS if r["id"] in REVOKED or r["kind"] == "revocation" or r["id"].endswith("-r1")]
+    run(store.put_records(again))
+    run(store.put_records(list(reversed(again))))
+    target = REVOKED_RECORDS[0]
+    fresh = {**target, "id": "late-alarm", "at": target["at"]}
+    revocation = {
+        **next(r for r in RECORDS if r.get("revokes") == target["id"]),
+        "id": "late-rev",
+        "revokes": "late-alarm",
+    }
+    run(store.put_records([revocation]))  # the revocation first, as after a crash that repeated its record
+    run(store.put_records([fresh]))
+    run(store.refresh())
+    after = run(store.scorecard("agency", everything))
+    assert after == before
+    got = _all_pages(store.search_records, RecordQuery(case_id=target["case_id"], limit=500))
+    assert next(r for r in got if r["id"] == "late-alarm")["revoked_by"] == "late-rev"
+    assert {r["id"]: r.get("revoked_by") for r in got if r["id"] in REVOKED} == {
+        r["id"]: REVOKED[r["id"]] for r in REVOKED_RECORDS if r["case_id"] == target["case_id"]
+    }
+    assert run(store.count())[0] == len(RECORDS) + 2
+
+
 @pytest.mark.parametrize("by", ["agency", "handler"])
 @pytest.mark.parametrize("scope", [None, "city/market"])
 @pytest.mark.parametrize("span", PERIODS)
@@ -188,7 +231,12 @@ def test_scorecards_match_the_oracle(store: Any, by: str, scope: str | None, spa
     cards: dict[str, dict[str, Any]] = {}
     for r in RECORDS:
         at = parse_instant(r["at"])
-        if period.since <= at < period.until and in_subtree(r["agency_id"], scope) and r.get(field):
+        if (
+            period.since <= at < period.until
+            and in_subtree(r["agency_id"], scope)
+            and r.get(field)
+            and counted(r, REVOKED)
+        ):
             card = cards.setdefault(
                 r[field], {"key": r[field], "points": 0.0, "counts": {}, "steps_completed": 0, "steps_on_time": 0}
             )
@@ -221,7 +269,7 @@ def test_daily_counts_match_the_oracle(store: Any, offset_hours: int, span: str,
     counts: dict[tuple[str, str], int] = {}
     for r in RECORDS:
         at = parse_instant(r["at"])
-        if period.since <= at < period.until and in_subtree(r["agency_id"], scope):
+        if period.since <= at < period.until and in_subtree(r["agency_id"], scope) and counted(r, REVOKED):
             key = (day_of(at, offset_hours * 3600), r["kind"])
             counts[key] = counts.get(key, 0) + 1
     expected = [{"day": d, "kind": k, "count": n} for (d, k), n in sorted(counts.items())]

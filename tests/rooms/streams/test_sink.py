@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support import SAMPLE_PACK, start_noida, stop_noida
+from support import SAMPLE_PACK, ElasticNode
 from support.live import Names, Worker, future_history, line_object, proven_records
 
 from approval_monitor.embedded import free_port
@@ -108,27 +107,23 @@ def test_worker_and_sink_fill_the_sqlite_store(kafka_bootstrap: str, tmp_path: P
         sink.kill(signal.SIGTERM)
 
 
-def test_sink_survives_elasticsearch_going_away(kafka_bootstrap: str, tmp_path: Path) -> None:
-    """noida-db is stopped mid-stream and started again on the same data: every record lands exactly once."""
-    port = 19000 + os.getpid() % 500
-    data = tmp_path / "noida"
-    url = f"http://127.0.0.1:{port}"
-
-    def start_es() -> subprocess.Popen[bytes]:
-        log = open(tmp_path / "noida.log", "ab")  # noqa: SIM115
-        proc = start_noida(port, data, log)
-        _wait(lambda: subprocess.run(["curl", "-sf", url], capture_output=True, check=False).returncode == 0, 30)
-        return proc
-
-    es = start_es()
+def test_sink_survives_elasticsearch_going_away(
+    kafka_bootstrap: str, elastic_node: ElasticNode, tmp_path: Path
+) -> None:
+    """The real node is stopped mid-stream and started again on the same data and port: every record lands once."""
+    if elastic_node.home is None:
+        pytest.skip("ELASTICSEARCH_URL names an external cluster, which this test may not stop")
+    url = elastic_node.url
     names = Names(partitions=4)
+    prefix = f"outage{os.getpid()}"
     env = {
         **names.env(kafka_bootstrap, SAMPLE_PACK),
         "APPROVAL_MONITOR_STORE_URL": url,
-        "APPROVAL_MONITOR_STORE_PREFIX": "outage",
+        "APPROVAL_MONITOR_STORE_PREFIX": prefix,
     }
     worker = Worker(env, tmp_path / "worker.log").start()
     sink = Worker(env, tmp_path / "sink.log").start("sink")
+    running = True
     try:
         worker.wait_ready()
         lines = future_history(cases=60)
@@ -137,14 +132,16 @@ def test_sink_survives_elasticsearch_going_away(kafka_bootstrap: str, tmp_path: 
         with Emitter(kafka_bootstrap, names.events) as emitter:
             emitter.send_many([line_object(x) for x in lines[:half]])
             time.sleep(6)
-            stop_noida(es)
+            elastic_node.stop()
+            running = False
             emitter.send_many([line_object(x) for x in lines[half:]])  # the store is down meanwhile
         time.sleep(8)
         assert "retrying" in (tmp_path / "sink.log").read_text(errors="replace")
-        es = start_es()
+        elastic_node.start()
+        running = True
 
         def count() -> int:
-            store = ElasticStore(url, prefix="outage")
+            store = ElasticStore(url, prefix=prefix)
             try:
                 return len(_all_records(store))
             except Exception:  # not ready yet
@@ -152,9 +149,10 @@ def test_sink_survives_elasticsearch_going_away(kafka_bootstrap: str, tmp_path: 
 
         _wait(lambda: count() >= len(expected), timeout=120)
         time.sleep(3)
-        got = _all_records(ElasticStore(url, prefix="outage"))
+        got = _all_records(ElasticStore(url, prefix=prefix))
         assert sorted(r["id"] for r in got) == sorted(r["id"] for r in expected)
     finally:
         worker.kill(signal.SIGTERM)
         sink.kill(signal.SIGTERM)
-        stop_noida(es)
+        if not running:
+            elastic_node.start()  # the rest of the run uses this node
