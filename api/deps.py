@@ -12,7 +12,7 @@ from api.auth import READ_ROLES, Caller, Keyring, narrow
 from rules.errors import BadInput, Forbidden, Unavailable
 from rules.records import RECORD_KINDS
 from rules.timeutil import parse_instant
-from store.base import Store, decode_cursor
+from store.base import NEWEST_FIRST, Store, decode_cursor
 
 
 @dataclass
@@ -27,6 +27,7 @@ class Services:
     feed: Any = None  # streams.alerts.RecordFeed; None: the alert stream answers 503
     subscriptions: Any = None  # streams.subscriptions.SubscriptionLog; None: subscriptions answer 503
     heartbeat_seconds: float = 15.0
+    max_body_bytes: int = 4 * 1024 * 1024  # largest request body the HTTP ingest reads
 
 
 def services(request: Request) -> Services:
@@ -73,10 +74,10 @@ def scoped(who: Caller, agency: str | None) -> str | None:
     return narrow(who, agency)
 
 
-def checked_cursor(cursor: str | None) -> str | None:
+def checked_cursor(cursor: str | None, shape: tuple[type, ...] = NEWEST_FIRST) -> str | None:
     """Refuse a foreign cursor before any response starts (an export cannot turn into an error midway)."""
     if cursor is not None:
-        decode_cursor(cursor)
+        decode_cursor(cursor, shape)
     return cursor
 
 

@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from rules.errors import BadCursor, BadInput, Forbidden, MonitorError, NotFound, OutOfScope, Unavailable
+from rules.errors import BadCursor, BadInput, Forbidden, MonitorError, NotFound, OutOfScope, TooLarge, Unavailable
 
 log = logging.getLogger("approval_monitor.api")
 
@@ -23,10 +23,16 @@ class BadHeader(BadInput):
     """A request header that is not what it must be."""
 
 
+class BadBody(BadInput):
+    """A request body that is not the JSON the operation takes."""
+
+
 # Most specific first: the first kind an error is an instance of decides.
 STATUS: tuple[tuple[type[MonitorError], int, str], ...] = (
     (BadHeader, 400, "Bad header"),
-    (BadCursor, 422, "Bad parameter"),
+    (BadBody, 400, "Bad body"),
+    (BadCursor, 400, "Bad cursor"),
+    (TooLarge, 413, "Content too large"),
     (BadInput, 422, "Bad parameter"),
     (OutOfScope, 403, "Forbidden"),
     (Forbidden, 403, "Forbidden"),

@@ -7,8 +7,6 @@ say, and a bad variable stops a command with one line naming it.
 
 from __future__ import annotations
 
-import sys
-
 # isort: off
 from approval_monitor import cli_offline  # noqa: F401 - registers the commands that need no servers, first
 from approval_monitor import cli_live  # noqa: F401 - then those of the live pipeline
@@ -23,4 +21,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

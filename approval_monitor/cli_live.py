@@ -52,6 +52,12 @@ def webhooks(loglevel: Annotated[str, typer.Option(help="Faust log level.")] = "
     from approval_monitor.processes import run_webhooks
 
     check_sections(KafkaSettings, WebhookSettings, ProcessSettings)
+    if not section(WebhookSettings).webhook_secret_key:
+        err.print(
+            "[red]error:[/red] APPROVAL_MONITOR_WEBHOOK_SECRET_KEY is not set: the deliverer needs the key the API "
+            "seals subscription secrets with; make one with `approval-monitor keys webhook-key` and give it to both"
+        )
+        raise typer.Exit(2)
     run_webhooks(bootstrap(), loglevel)
 
 
@@ -60,7 +66,7 @@ def api() -> None:
     """Serve the supervisors' API on the configured store (APPROVAL_MONITOR_API_HOST/PORT)."""
     from approval_monitor.processes import serve_api
 
-    check_sections(KafkaSettings, StoreSettings, ProcessSettings)
+    check_sections(KafkaSettings, StoreSettings, ProcessSettings, PipelineSettings)
     if not section(ApiSettings).api_keys:
         err.print("[yellow]warning:[/yellow] no APPROVAL_MONITOR_API_KEYS: every /v1 request will be refused (401)")
     serve_api()
@@ -70,6 +76,10 @@ def api() -> None:
 def emit(
     file: Annotated[Path, typer.Option("--file", help="Events .jsonl to send, one JSON object per line.")],
     rejects: Annotated[Path | None, typer.Option(help="Where to keep lines refused before sending.")] = None,
+    sender: Annotated[str | None, typer.Option(help="This producer's name, carried by every event.")] = None,
+    scope: Annotated[
+        str | None, typer.Option(help="Agency subtree this producer may write; the worker refuses events outside it.")
+    ] = None,
 ) -> None:
     """Send events to the events topic as an agency system would: validated, keyed by case, acknowledged."""
     import orjson
@@ -93,7 +103,7 @@ def emit(
         except orjson.JSONDecodeError as e:
             bad.append({"line": i + 1, "event_id": None, "code": "bad_json", "reason": f"not valid JSON: {e}"})
     events_topic = section(KafkaSettings).events_topic
-    with Emitter(bootstrap(), events_topic) as emitter:
+    with Emitter(bootstrap(), events_topic, sender=sender, scope=scope) as emitter:
         results = emitter.send_many(objs)
     bad += [
         {"line": where[r.index] + 1, "event_id": r.event_id, "code": r.code, "reason": r.error}

@@ -93,6 +93,14 @@ def keys_hash(
     print(hash_key(key))
 
 
+@keys_app.command("webhook-key")
+def keys_webhook_key() -> None:
+    """Print a new key for APPROVAL_MONITOR_WEBHOOK_SECRET_KEY (seals webhook secrets at rest; API and deliverer)."""
+    from streams.webhook_secrets import new_key
+
+    print(new_key())
+
+
 @rules_app.command("check")
 def rules_check(pack_path: Annotated[Path, typer.Argument(metavar="PACK.yaml")]) -> None:
     """Validate a rule pack and print what it says."""

@@ -1,13 +1,14 @@
-"""Commands on the store itself: bringing an older Elasticsearch layout up to date."""
+"""Commands on the store itself: verifying the record trail, bringing an older Elasticsearch layout up to date."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import typer
 
 from approval_monitor.cli_common import app, err, out, section
-from approval_monitor.settings import StoreSettings
+from approval_monitor.settings import KafkaSettings, StoreSettings
 
 store_app = typer.Typer(no_args_is_help=True, help="The store (APPROVAL_MONITOR_STORE_URL).")
 app.add_typer(store_app, name="store")
@@ -44,3 +45,44 @@ def migrate() -> None:
     for index, n in done.items():
         out.print(f"copied {n} documents from {index}", highlight=False)
     out.print("the store is up to date" if done else "nothing to migrate: the store is up to date")
+
+
+@app.command()
+def verify() -> None:
+    """Recompute the record trail from the store and check it against the anchors on Kafka.
+
+    Exit 0: every chain is whole and agrees with every anchor; exit 1 names the first entry that was
+    edited, deleted, inserted or reordered, or a truncated tail.  The report is kept in the store
+    (GET /v1/integrity shows it)."""
+    from rules.chain import Anchor
+    from store.factory import open_store
+    from store.verify import verify_store
+    from streams.trail import read_anchors
+
+    kafka = section(KafkaSettings)
+    store = open_store(section(StoreSettings).store())
+    anchors: list[Anchor] | None = None
+    if kafka.kafka_bootstrap_servers:
+        anchors = read_anchors(kafka.kafka_bootstrap_servers, kafka.topics().anchors)
+    else:
+        err.print("[yellow]warning:[/yellow] no KAFKA_BOOTSTRAP_SERVERS: the chains are checked, not the anchors")
+
+    async def go() -> dict[str, Any]:
+        try:
+            await store.setup()
+            report = await verify_store(store, anchors)
+            await store.put_integrity(report)
+            return report
+        finally:
+            await store.close()
+
+    report = asyncio.run(go())
+    last = report["last_anchor"]
+    checked = f"{report['anchors_checked']} anchors checked" + (f", the last of {last['at']}" if last else "")
+    if report["ok"]:
+        out.print(f"trail verified: {report['entries']} entries in {len(report['chains'])} chains; {checked}")
+        return
+    for f in report["findings"]:
+        where = "" if f["partition"] is None else f" (partition {f['partition']}, entry {f['n']})"
+        err.print(f"[red]{f['kind']}[/red]{where}: {f['detail']}", highlight=False)
+    raise typer.Exit(1)

@@ -35,6 +35,7 @@ from rules.timeutil import parse_instant
 from streams.config import Topics
 from streams.emitter import Emitter
 from streams.topics import ensure_topics
+from streams.webhook_secrets import new_key
 
 LABELS = {
     "reminder": ("催办 reminder", "cyan"),
@@ -148,6 +149,9 @@ def run_demo(workdir: Path, duration: float | None, per_minute: float) -> list[d
             "APPROVAL_MONITOR_RULES": str(DEMO_PACK),
             "APPROVAL_MONITOR_GRACE_SECONDS": "1",
         }
+        # One machine: webhook secrets sealed with a key of this run, receivers on this machine allowed.
+        env.setdefault("APPROVAL_MONITOR_WEBHOOK_SECRET_KEY", new_key())
+        env.setdefault("APPROVAL_MONITOR_WEBHOOK_ALLOW_NETWORKS", '["127.0.0.0/8", "::1/128"]')
         key = secrets.token_urlsafe(18)
         port = free_port()
         env.update(

@@ -82,15 +82,25 @@ def build_api() -> Any:
     from streams.emitter import Emitter
     from streams.subscriptions import SubscriptionLog
     from streams.topics import ensure_topics
+    from streams.webhook_guard import networks
+    from streams.webhook_secrets import SecretBox
 
     api, store_s, kafka_s = ApiSettings(), StoreSettings(), KafkaSettings()
     topics, bootstrap = kafka_s.topics(), kafka_s.kafka_bootstrap_servers
-    emitter = Emitter(bootstrap, topics.events) if bootstrap else None
+    emitter = None
+    if bootstrap:
+        emitter = Emitter(bootstrap, topics.events, rejected_topic=topics.rejected,
+                          max_event_bytes=PipelineSettings().max_event_bytes,
+                          rejected_max_bytes=topics.rejected_max_bytes)  # fmt: skip
     feed = RecordFeed(bootstrap, topics.records) if bootstrap else None
     subscriptions = None
     if bootstrap:
         ensure_topics(topics, kafka_s.kafka())  # the subscriptions topic must be compacted from its first write
-        subscriptions = SubscriptionLog(bootstrap, topics.subscriptions, topics.records)
+        hooks = WebhookSettings().webhooks()
+        subscriptions = SubscriptionLog(
+            bootstrap, topics.subscriptions, topics.records,
+            box=SecretBox(hooks.secret_key) if hooks.secret_key else None, allow=networks(hooks.allow_networks),
+        )  # fmt: skip
     return create_api(
         open_store(store_s.store()),
         Keyring(api.api_keys),
@@ -99,6 +109,7 @@ def build_api() -> Any:
         emitter=emitter,
         feed=feed,
         subscriptions=subscriptions,
+        max_body_bytes=api.api_max_body_bytes,
     )
 
 

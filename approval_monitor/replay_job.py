@@ -33,7 +33,7 @@ import orjson
 
 from approval_monitor.packs import load_pack
 from rules.engine import Engine
-from rules.events import Event, Rejection, decode
+from rules.events import Event, Rejection, decode, future_stamped
 from rules.pack import RulePack
 from rules.records import Record
 from rules.replay import DEFAULT_RETAIN_SECONDS, Replayer
@@ -73,7 +73,7 @@ def _spill(events: list[Event], directory: str, index: int) -> str:
 
 def _as_tuple(e: Event) -> tuple[object, ...]:
     return (e.t, e.seq, e.type, e.event_id, e.case_id, e.step, e.item_code, e.agency_id, e.handler_id,
-            None if e.fee is None else str(e.fee), e.reason, e.raw)  # fmt: skip
+            None if e.fee is None else str(e.fee), e.reason, e.raw, e.received)  # fmt: skip
 
 
 def _read_run(f: BinaryIO) -> Iterator[Event]:
@@ -82,9 +82,21 @@ def _read_run(f: BinaryIO) -> Iterator[Event]:
             batch = marshal.load(f)  # noqa: S302 - our own temporary file
         except EOFError:
             return
-        for t, seq, typ, eid, cid, step, item, agency, handler, fee, reason, raw in batch:
+        for t, seq, typ, eid, cid, step, item, agency, handler, fee, reason, raw, received in batch:
             yield Event(
-                t, seq, typ, eid, cid, step, item, agency, handler, None if fee is None else Decimal(fee), reason, raw
+                t,
+                seq,
+                typ,
+                eid,
+                cid,
+                step,
+                item,
+                agency,
+                handler,
+                None if fee is None else Decimal(fee),
+                reason,
+                raw,
+                received,
             )
 
 
@@ -144,6 +156,7 @@ def replay_file(
     dumps, loads, JSONDecodeError = orjson.dumps, orjson.loads, orjson.JSONDecodeError
     progress = _Progress(total_bytes)
     mine, partitions = partition
+    tolerance = pack.future_tolerance
 
     def reject(r: Rejection) -> None:
         summary.rejected += 1
@@ -187,6 +200,9 @@ def replay_file(
                 reject(got)
                 continue
             assert isinstance(got, Event)
+            if got.received is not None and (future := future_stamped(got, tolerance)) is not None:
+                reject(future)
+                continue
             if got.t >= until:
                 summary.after_until += 1
                 continue
@@ -302,13 +318,13 @@ def replay_parallel(
         bad.sort(key=lambda b: orjson.loads(b)["line"])
         rejects.writelines(bad)
     total = ReplaySummary(lines=parts[0].lines, spilled_runs=sum(p.spilled_runs for p in parts))
-    for p in parts:
-        total.applied += p.applied
-        total.rejected += p.rejected
-        total.after_until += p.after_until
-        total.duplicates += p.duplicates
-        total.records.update(p.records)
-        total.open_cases += p.open_cases
+    for part in parts:
+        total.applied += part.applied
+        total.rejected += part.rejected
+        total.after_until += part.after_until
+        total.duplicates += part.duplicates
+        total.records.update(part.records)
+        total.open_cases += part.open_cases
     total.seconds = time.perf_counter() - started
     return total
 

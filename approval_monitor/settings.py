@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import rules
@@ -130,6 +130,9 @@ class PipelineSettings(Section):
     catch_up_stall_seconds: float = Field(
         2.0, gt=0, description="A partition catching up whose consumer judges nothing this long is read directly."
     )
+    anchor_seconds: float = Field(
+        10.0, gt=0, description="How often the sink publishes the record trail's chain heads to the anchors topic."
+    )
 
     def pipeline(self, core: CoreSettings) -> Pipeline:
         return Pipeline(
@@ -140,6 +143,7 @@ class PipelineSettings(Section):
             state_cache=self.state_cache,
             max_event_bytes=self.max_event_bytes,
             catch_up_stall_seconds=self.catch_up_stall_seconds,
+            anchor_seconds=self.anchor_seconds,
         )
 
 
@@ -174,6 +178,9 @@ class ApiSettings(Section):
         default_factory=list,
         description='JSON list of {"name", "sha256", "role", "scope"}; sha256 from `approval-monitor keys hash`.',
     )
+    api_max_body_bytes: int = Field(
+        4 * 1024 * 1024, ge=65536, description="Largest request body the HTTP ingest reads; larger ones get 413."
+    )
     score_bands: list[float] = Field(
         [0, 5, 15, 30], min_length=4, max_length=4,
         description="Penalty points up to which a scorecard is green, blue, yellow, orange; red above.",
@@ -189,6 +196,28 @@ class WebhookSettings(Section):
     webhook_backoff_seconds: float = Field(1.0, gt=0, description="Wait before the first retry; doubled each retry.")
     webhook_backoff_max_seconds: float = Field(300.0, gt=0, description="Longest wait between two attempts.")
     webhook_timeout_seconds: float = Field(10.0, gt=0, description="How long one webhook POST may take.")
+    webhook_secret_key: str | None = Field(
+        None,
+        description="Key that seals subscription secrets at rest (`approval-monitor keys webhook-key`); the API "
+        "and the deliverer need the same one.",
+    )
+    webhook_allow_networks: list[str] = Field(
+        default_factory=list,
+        description="JSON list of networks webhooks may reach although they are loopback, "
+        'link-local or private, e.g. ["10.20.0.0/16"].',
+    )
+
+    @field_validator("webhook_allow_networks")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        import ipaddress
+
+        for cidr in v:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not a network; write one like 10.20.0.0/16") from None
+        return v
 
     def webhooks(self) -> Webhooks:
         return Webhooks(
@@ -196,6 +225,8 @@ class WebhookSettings(Section):
             backoff_seconds=self.webhook_backoff_seconds,
             backoff_max_seconds=self.webhook_backoff_max_seconds,
             timeout_seconds=self.webhook_timeout_seconds,
+            secret_key=self.webhook_secret_key,
+            allow_networks=tuple(self.webhook_allow_networks),
         )
 
 

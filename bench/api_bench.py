@@ -258,7 +258,7 @@ def main(
     sys.path.insert(0, str(ROOT / "tests"))
     from support import elasticsearch
 
-    console = Console()
+    console = Console(width=140)
     out = ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, tuple[float, float, float]]] = {}
@@ -275,7 +275,8 @@ def main(
                 console.print(f"{which} write: {rates['records']:,.0f} records/s, {rates['cases']:,.0f} cases/s")
             console.print(f"{which}: {_stored(url, prefix):,} records (revocations included)")
             results[which] = _time(url, prefix, requests)
-    table = Table("endpoint", *(f"{w} {q}" for w in results for q in ("p50 ms", "p95 ms")), "mean items")
+    short = {"sqlite": "SQLite", "elasticsearch": "ES"}
+    table = Table("endpoint", *(f"{short.get(w, w)} {q}" for w in results for q in ("p50 ms", "p95 ms")), "items")
     for path in queries(random.Random(11)):
         row = [f"{v:.1f}" for w in results for v in results[w][path][:2]]
         table.add_row(path, *row, f"{next(iter(results.values()))[path][2]:.0f}")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One Elasticsearch node on loopback, from its jars on Maven Central (the version of
 # docker-compose.yml's image).
-#   deploy/elasticsearch.sh start DIR  -> starts a node with its data in DIR, waits for green, prints its URL
+#   deploy/elasticsearch.sh start DIR  -> starts a node with its data in DIR, waits until every primary shard is placed (yellow), prints its URL
 #   deploy/elasticsearch.sh stop DIR   -> stops it (DIR keeps the data; a later start reuses data and port)
 # The jars are fetched once into deploy/elasticsearch/.libs (needs java >= 17, javac and mvn); the
 # launcher and the root plugin (deploy/elasticsearch/src) are compiled there when their sources change.
@@ -20,8 +20,8 @@ healthy() {
   python3 - "$1" <<'PY'
 import json, sys, urllib.request
 try:
-    with urllib.request.urlopen(sys.argv[1] + "/_cluster/health?wait_for_status=green&timeout=1s", timeout=3) as r:
-        sys.exit(0 if json.load(r).get("status") == "green" else 1)
+    with urllib.request.urlopen(sys.argv[1] + "/_cluster/health?wait_for_status=yellow&timeout=1s", timeout=3) as r:
+        sys.exit(0 if json.load(r).get("status") in ("green", "yellow") else 1)
 except Exception:
     sys.exit(1)
 PY
@@ -84,7 +84,8 @@ start)
     --module-path "$libs/server" --add-modules=ALL-MODULE-PATH -cp "$libs/build/launcher.jar" \
     approvalmonitor.es.SingleNode "$dir/home" "$dir/data" "$port" "$tport" >>"$dir/elasticsearch.log" 2>&1 &
   echo $! > "$dir/elasticsearch.pid"
-  for _ in $(seq 1 240); do
+  deadline=$((SECONDS + 120))
+  while [ "$SECONDS" -lt "$deadline" ]; do
     if healthy "$url"; then
       echo "$url"
       exit 0
@@ -96,7 +97,7 @@ start)
     fi
     sleep 0.5
   done
-  echo "Elasticsearch did not turn green within 120 s; see $dir/elasticsearch.log" >&2
+  echo "Elasticsearch placed no shards within 120 s (health never yellow); see $dir/elasticsearch.log" >&2
   exit 1
   ;;
 stop)

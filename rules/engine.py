@@ -30,7 +30,7 @@ from rules.events import (
 )
 from rules.pack import RulePack
 from rules.planning import Planner
-from rules.records import REVOCATION, Record, record_id
+from rules.records import LATE_REPORT, REVOCATION, Record, record_id
 from rules.state import CaseState, StepClock, Timer, state_from_json, state_to_json
 from rules.timeutil import format_instant
 
@@ -87,9 +87,24 @@ class Engine(Planner):
         if problem is not None:
             code, reason = problem
             out.append(Rejection(ev.seq, ev.event_id, ev.case_id, code, reason, ev.raw))
-        elif late:
-            self._revise(st, ev.t, out)
+            return st, out
+        if late:
+            self._revise(st, ev, out)
+        self._late_report(st, ev, out)
         return st, out
+
+    def _late_report(self, st: CaseState, ev: Event, out: list[Output]) -> None:
+        """Contract §7.8: an applied event reported later than its item allows costs points when received."""
+        item = st.item
+        if ev.received is None or item is None or item.max_report_delay is None:
+            return
+        delay = ev.received - ev.t
+        if delay <= item.max_report_delay:
+            return
+        step = ev.step if ev.type in (STEP_STARTED, STEP_COMPLETED) else None
+        detail = {"event_id": ev.event_id, "event_type": ev.type, "occurred_at": format_instant(ev.t),
+                  "reporting_delay_seconds": delay, "max_report_delay_seconds": item.max_report_delay}  # fmt: skip
+        out.append(self._record(st, LATE_REPORT, step, ev.received, ev.handler_id, extra=ev.event_id, detail=detail))
 
     def _change(self, st: CaseState, ev: Event, out: list[Output]) -> tuple[str, str] | None:
         typ, t = ev.type, ev.t
@@ -211,13 +226,18 @@ class Engine(Planner):
         st.suspended_total += st.item.calendar.work(s, t)
         st.suspended_at = None
 
-    def _revise(self, st: CaseState, t: int, out: list[Output]) -> None:
+    def _revise(self, st: CaseState, ev: Event, out: list[Output]) -> None:
         """A late event changed the past: revoke raised records its facts disprove, then re-plan.
 
         A revoked record's level may lie elsewhere now; the re-plan schedules it
         there, and it is raised again with a new id (the instant is part of the id).
+        Each revocation names the event that caused it and, when known, how late it was reported.
         """
         assert st.item is not None
+        t = ev.t
+        cause: dict[str, Any] = {"caused_by": ev.event_id}
+        if ev.received is not None:
+            cause["reporting_delay_seconds"] = ev.received - t
         for (kind, step), at in sorted(st.fired.items(), key=lambda kv: kv[1]):
             if at < t or self._level_now(st, kind, step) == at:
                 continue
@@ -235,7 +255,7 @@ class Engine(Planner):
                     st.agency_id,
                     None,
                     0,
-                    detail={"revokes": old, "revoked_kind": kind, "revoked_at": format_instant(at)},
+                    detail={"revokes": old, "revoked_kind": kind, "revoked_at": format_instant(at), **cause},
                 )
             )
         self.plan(st)

@@ -20,6 +20,10 @@ class BadCursor(BadInput):
     """A page cursor this product did not make (or made for another query)."""
 
 
+class TooLarge(BadInput):
+    """A body or an input above the size this product accepts."""
+
+
 class OutOfScope(MonitorError, PermissionError):
     """An agency outside the caller's scope."""
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from rules.timeutil import TimestampError, parse_instant
+from rules.timeutil import TimestampError, format_instant, parse_instant
 
 CASE_SUBMITTED = "case_submitted"
 STEP_STARTED = "step_started"
@@ -61,6 +61,7 @@ class Event:
     fee: Decimal | None = None
     reason: str | None = None
     raw: bytes | None = None
+    received: int | None = None  # when the report reached the monitor (contract §7.8)
 
 
 @dataclass(slots=True)
@@ -165,6 +166,11 @@ def decode(obj: Any, seq: int, raw: bytes | None = None) -> Event | Rejection:
     except TimestampError as e:
         return Rejection(seq, event_id, case_id, "bad_timestamp", f"`occurred_at` {e}", raw)
     ev = Event(t, seq, etype, event_id, case_id, raw=raw)
+    if obj.get("received_at") is not None:
+        try:
+            ev.received = parse_instant(obj["received_at"])
+        except TimestampError as e:
+            return Rejection(seq, event_id, case_id, "bad_timestamp", f"`received_at` {e}", raw)
     for name in _EXTRA_REQUIRED.get(etype, ()):
         if name == "fee_yuan":
             fee = obj.get("fee_yuan")
@@ -215,6 +221,23 @@ def decode(obj: Any, seq: int, raw: bytes | None = None) -> Event | Rejection:
     if isinstance(reason, str):
         ev.reason = reason
     return ev
+
+
+def future_stamped(ev: Event, tolerance: int) -> Rejection | None:
+    """An event stamped more than ``tolerance`` seconds after it was received: nobody reports what has not
+    happened yet (contract §7.8; judged on the line alone, so its event_id stays unused)."""
+    if ev.received is None or ev.t - ev.received <= tolerance:
+        return None
+    return Rejection(
+        ev.seq,
+        ev.event_id,
+        ev.case_id,
+        "future_timestamp",
+        f"`occurred_at` {format_instant(ev.t)} is {ev.t - ev.received} s after the report reached the monitor "
+        f"({format_instant(ev.received)}; the rule pack tolerates {tolerance} s of clock skew): send events when "
+        "they have happened, stamped with the agency system's synchronised clock",
+        ev.raw,
+    )
 
 
 def parse_line(raw: bytes, seq: int) -> Event | Rejection:

@@ -70,6 +70,7 @@ class Item:
     step_index: dict[str, Step]
     reminder_at: Decimal | None = None
     warning_at: Decimal | None = None
+    max_report_delay: int | None = None  # seconds between occurred_at and received_at before late_report
 
 
 @dataclass(slots=True)
@@ -78,6 +79,7 @@ class RulePack:
     calendars: dict[str, BusinessCalendar]
     points: dict[str, int | float]
     source: str = "<memory>"
+    future_tolerance: int = 300  # seconds an event may be stamped after its receipt
     digest: str = ""
     spec: RulePackSpec | None = field(default=None, repr=False)
     notes: list[str] = field(default_factory=list)  # legal but probably unintended
@@ -115,6 +117,7 @@ def compile_pack(spec: RulePackSpec, source: str = "<memory>", digest: str = "")
             step_index={s.name: s for s in steps},
             reminder_at=it.reminder_at,
             warning_at=it.warning_at,
+            max_report_delay=None if it.max_report_delay_hours is None else hours_to_seconds(it.max_report_delay_hours),
         )
     notes = [
         f"item {it.code}: reminder_at {it.reminder_at} comes after warning_at {it.warning_at}"
@@ -122,13 +125,15 @@ def compile_pack(spec: RulePackSpec, source: str = "<memory>", digest: str = "")
         if it.reminder_at is not None and it.warning_at is not None and it.reminder_at > it.warning_at
     ]
     points = {k: _points_value(spec.penalties.get(k, Decimal(0))) for k in PENALTY_KINDS}  # type: ignore[call-overload]
-    return RulePack(items, calendars, points, source, digest, spec, notes)
+    pack = RulePack(items, calendars, points, source, digest=digest, spec=spec, notes=notes)
+    pack.future_tolerance = spec.future_tolerance_seconds
+    return pack
 
 
 # --------------------------------------------------------------------------- loading
 _FIXES = {
     "limit_hours": "give it in hours as a positive number, e.g. 8 or 0.5",
-    "version": "write `version: 1` at the top of the pack",
+    "version": "write `version: 1` (or 2, contract §7) at the top of the pack",
     "timezone": "use an IANA zone name such as Asia/Shanghai",
     "work_windows": 'list windows like ["09:00-12:00", "13:30-17:30"]',
     "holidays": "list dates as YYYY-MM-DD",

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rules.calendar import BusinessCalendar
 
-Kind = Literal["reminder", "warning", "overdue", "case_overdue", "procedure", "fee", "suspension"]
+Kind = Literal["reminder", "warning", "overdue", "case_overdue", "procedure", "fee", "suspension", "late_report"]
 WEEKDAY_NAMES = {
     name: i
     for i, names in enumerate(
@@ -147,6 +147,7 @@ class ItemSpec(_Strict):
     warning_at: Decimal | None = None
     fee_yuan: Decimal | None = None
     max_suspension_hours: Decimal | None = None
+    max_report_delay_hours: Decimal | None = None  # contract §7.8: later reports raise late_report
     steps: list[StepSpec] = Field(min_length=1)
 
     @field_validator("limit_hours")
@@ -161,7 +162,7 @@ class ItemSpec(_Strict):
             raise ValueError("must be a fraction of the step's limit above 0 and at most 1, e.g. 0.8")
         return v
 
-    @field_validator("fee_yuan", "max_suspension_hours")
+    @field_validator("fee_yuan", "max_suspension_hours", "max_report_delay_hours")
     @classmethod
     def _non_negative(cls, v: Decimal | None) -> Decimal | None:
         if v is not None and (not v.is_finite() or v < 0):
@@ -170,9 +171,10 @@ class ItemSpec(_Strict):
 
 
 class RulePackSpec(_Strict):
-    version: Literal[1]
+    version: Literal[1, 2]
     calendars: dict[str, CalendarSpec] = Field(default_factory=dict)
     penalties: dict[Kind, Decimal] = Field(default_factory=dict)
+    future_tolerance_seconds: int = Field(300, ge=0)  # contract §7.8
     items: list[ItemSpec] = Field(min_length=1)
 
     @field_validator("penalties")

@@ -16,8 +16,9 @@ from typing import Any
 from rules.timeutil import format_instant
 
 # Kinds a rule pack gives penalty points to; a revocation carries none.
-PENALTY_KINDS = ("reminder", "warning", "overdue", "case_overdue", "procedure", "fee", "suspension")
+PENALTY_KINDS = ("reminder", "warning", "overdue", "case_overdue", "procedure", "fee", "suspension", "late_report")
 REVOCATION = "revocation"
+LATE_REPORT = "late_report"
 RECORD_KINDS = (*PENALTY_KINDS, REVOCATION)
 CASE_KINDS = frozenset({"case_overdue", "fee", "suspension"})
 

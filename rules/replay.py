@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from rules.dueindex import DueIndex
 from rules.engine import CaseState, Engine, Output
 from rules.events import Event
+from rules.records import Record
 
 DEFAULT_RETAIN_SECONDS = 7 * 86400
 
@@ -40,6 +41,7 @@ class Replayer:
         self.duplicates = 0
         self.due: DueIndex[str] = DueIndex()
         self._evict: deque[tuple[int, str]] = deque()  # (evict at or after, case_id)
+        self.until: int | None = None  # records of events (late reports) at or after it are not raised
 
     def advance(self, before: int) -> None:
         """Raise every record with ``at < before``, in ``at`` order across cases."""
@@ -74,7 +76,10 @@ class Replayer:
             return
         st, out = self.engine.apply(st, ev)
         self.cases[ev.case_id] = st
+        until = self.until
         for item in out:
+            if until is not None and type(item) is Record and item.at >= until:
+                continue  # a late report received after --until (contract §7.8)
             self.sink(item)
         nd = st.next_due
         # Invariant: an entry at or before the case's next due instant is in the index.
@@ -87,6 +92,7 @@ class Replayer:
     def run(self, events: Iterable[Event], until: int) -> None:
         """Apply ``events`` (in application order) before ``until`` and judge clocks at it."""
         feed = self.feed
+        self.until = until
         for ev in events:
             if ev.t >= until:
                 break

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from rules.chain import Entry
 from rules.errors import BadCursor
 
 
@@ -94,7 +95,11 @@ def decode_cursor(cursor: str, shape: tuple[type, ...] | None = None) -> list[An
     return values
 
 
-async def paged_export(store: Store, q: RecordQuery, page: int = 1000) -> AsyncIterator[dict[str, Any]]:
+class RecordPages(Protocol):
+    async def search_records(self, query: RecordQuery) -> Page: ...
+
+
+async def paged_export(store: RecordPages, q: RecordQuery, page: int = 1000) -> AsyncIterator[dict[str, Any]]:
     """An export as consecutive cursor pages: exact for immutable records sorted by (at, id)."""
     cursor = q.cursor
     while True:
@@ -172,6 +177,33 @@ class Store(Protocol):
     async def count(self) -> tuple[int, int]:
         """How many records and case documents are searchable now: progress and readiness figures."""
         ...
+
+    # -- the record trail (rules.chain) --------------------------------------------------------------
+    async def chain_heads(self) -> dict[int, tuple[int, str]]:
+        """Per chain (records-topic partition), the last stored entry's position and hash."""
+        ...
+
+    async def stored_ids(self, records: Sequence[dict[str, Any]]) -> set[str]:
+        """Which of these records are stored already (in real time: a repeat must never be chained twice)."""
+        ...
+
+    async def chain_partitions(self) -> list[int]: ...
+
+    def chain_entries(self, partition: int, page: int = 5000) -> AsyncIterator[Entry]:
+        """One chain's stored entries by position, as stored (content edits show)."""
+        ...
+
+    async def unchained(self) -> tuple[int, str | None]:
+        """How many stored records carry no chain entry, and one of them."""
+        ...
+
+    async def check_rollups(self) -> list[str]:
+        """Where stored aggregates disagree with the rows they count (none for stores without any)."""
+        ...
+
+    async def put_integrity(self, report: dict[str, Any]) -> None: ...
+
+    async def get_integrity(self) -> dict[str, Any] | None: ...
 
     async def ping(self) -> bool: ...
 

@@ -27,45 +27,36 @@ sort values (integers and ids), checked for their types before any query.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import asyncio
+from collections.abc import Sequence
 from typing import Any
 
-from elasticsearch import AsyncElasticsearch, NotFoundError
+from elasticsearch import AsyncElasticsearch
 from elasticsearch.helpers import async_bulk
 
 from rules.errors import Unavailable
 from rules.records import REVOCATION
-from rules.timeutil import format_instant, parse_instant
-from store.base import (
-    NEWEST_FIRST,
-    OVERDUE_ORDER,
-    DeliveryQuery,
-    OverdueQuery,
-    Page,
-    RecordQuery,
-    decode_cursor,
-    encode_cursor,
-)
+from rules.timeutil import parse_instant
 from store.elastic_mappings import (
     CASE_MAPPING,
     CLOCK_MAPPING,
     DELIVERY_MAPPING,
-    DELIVERY_SORT,
+    INTEGRITY_MAPPING,
     LAYOUT,
     RECORD_MAPPING,
     REVOKED_MAPPING,
-    point_in_time,
-    subtree_query,
 )
 from store.elastic_migrate import outdated_indices
+from store.elastic_queries import ElasticQueries
 from store.elastic_stats import ElasticStats
+from store.elastic_trail import ElasticTrail
 
 
 def _epoch(text: str | None) -> int | None:
     return None if text is None else parse_instant(text)
 
 
-class ElasticStore(ElasticStats):
+class ElasticStore(ElasticQueries, ElasticStats, ElasticTrail):
     def __init__(self, url: str, prefix: str = "approval", *, shards: int = 1, replicas: int = 0) -> None:
         self.es = AsyncElasticsearch(url, request_timeout=30, retry_on_timeout=True, max_retries=3)
         self.prefix = prefix
@@ -77,6 +68,9 @@ class ElasticStore(ElasticStats):
         self.clocks = f"{prefix}-clocks"
         self.deliveries = f"{prefix}-deliveries"
         self.revoked = f"{prefix}-revoked"
+        self.integrity = f"{prefix}-integrity"
+        self._set_up = False
+        self._setup_lock: asyncio.Lock | None = None
 
     def _settings(self) -> dict[str, Any]:
         return {"number_of_shards": self.shards, "number_of_replicas": self.replicas}
@@ -91,7 +85,19 @@ class ElasticStore(ElasticStats):
             (self.clocks, CLOCK_MAPPING),
             (self.deliveries, DELIVERY_MAPPING),
             (self.revoked, REVOKED_MAPPING),
+            (self.integrity, INTEGRITY_MAPPING),
         )
+
+    async def _ready(self) -> None:
+        """Every write waits for the layout: an index a bulk write created on its own would take the
+        server's dynamic mapping and a replica a single node can never place."""
+        if self._set_up:
+            return
+        if self._setup_lock is None:
+            self._setup_lock = asyncio.Lock()
+        async with self._setup_lock:
+            if not self._set_up:
+                await self.setup()
 
     async def setup(self) -> None:
         """Creates what is missing; refuses to run on indices of an older layout (see ``elastic_migrate``)."""
@@ -120,6 +126,7 @@ class ElasticStore(ElasticStats):
                 await self.es.indices.create(
                     index=self._index(alias), settings=self._settings(), mappings=mapping, aliases=aliases
                 )
+        self._set_up = True
 
     def _record_index(self, at: str) -> str:
         return f"{self._index(self.records)}-{at[0:4]}.{at[5:7]}"
@@ -130,6 +137,7 @@ class ElasticStore(ElasticStats):
         A revocation also marks the record it names (``revoked_by``) so that counts can leave it out
         with a filter; the mark is kept by id in the ``revoked`` index too, read in real time, so a
         record written after its revocation (a repeat after a crash) is created already marked."""
+        await self._ready()
         revokers = {r["revokes"]: r["id"] for r in records if r["kind"] == REVOCATION and r.get("revokes")}
         # The marks first: a search that sees a revocation then sees its mark too (a refresh makes
         # every earlier write visible); a target not written yet is created marked, below.
@@ -158,6 +166,7 @@ class ElasticStore(ElasticStats):
         await self._bulk(actions, conflicts_ok=True)
 
     async def put_cases(self, cases: Sequence[dict[str, Any]]) -> None:
+        await self._ready()
         actions: list[dict[str, Any]] = []
         for c in cases:
             epochs = {
@@ -191,6 +200,7 @@ class ElasticStore(ElasticStats):
         await self._bulk(actions)
 
     async def put_deliveries(self, deliveries: Sequence[dict[str, Any]]) -> None:
+        await self._ready()
         actions = [
             {
                 "_index": self._index(self.deliveries),
@@ -200,21 +210,6 @@ class ElasticStore(ElasticStats):
             for d in deliveries
         ]
         await self._bulk(actions)
-
-    async def search_deliveries(self, q: DeliveryQuery) -> Page:
-        filters: list[dict[str, Any]] = [{"term": {"subscription_id": q.subscription_id}}]
-        for field, value in (("status", q.status), ("record_id", q.record_id)):
-            if value is not None:
-                filters.append({"term": {field: value}})
-        body: dict[str, Any] = {"query": {"bool": {"filter": filters}}, "sort": DELIVERY_SORT, "size": q.limit + 1}
-        if q.cursor:
-            body["search_after"] = decode_cursor(q.cursor, NEWEST_FIRST)
-        res = await self.es.search(index=self.deliveries, **body)
-        hits = res["hits"]["hits"]
-        more = len(hits) > q.limit
-        hits = hits[: q.limit]
-        cursor = encode_cursor(hits[-1]["sort"]) if more and hits else None
-        return Page([_record(h["_source"]) for h in hits], cursor)
 
     async def _bulk(self, actions: list[dict[str, Any]], conflicts_ok: bool = False, missing_ok: bool = False) -> None:
         if not actions:
@@ -232,97 +227,6 @@ class ElasticStore(ElasticStats):
             index=f"{self.records},{self.cases},{self.clocks},{self.deliveries}", ignore_unavailable=True
         )
 
-    async def get_case(self, case_id: str) -> dict[str, Any] | None:
-        try:
-            hit = await self.es.get(index=self.cases, id=case_id)
-        except NotFoundError:
-            return None
-        doc: dict[str, Any] = {k: v for k, v in hit["_source"].items() if not k.endswith("_epoch")}
-        res = await self.es.search(
-            index=self.records,
-            query={"term": {"case_id": case_id}},
-            sort=[{"at_epoch": "asc"}, {"id": "asc"}],
-            size=10_000,
-            ignore_unavailable=True,
-        )
-        doc["records"] = [_record(h["_source"]) for h in res["hits"]["hits"]]
-        return doc
-
-    def _records_query(self, q: RecordQuery) -> dict[str, Any]:
-        filters: list[dict[str, Any]] = []
-        if q.kinds:
-            filters.append({"terms": {"kind": list(q.kinds)}})
-        if q.agency:
-            filters.append(subtree_query(q.agency))
-        for field, value in (("item_code", q.item_code), ("handler_id", q.handler_id), ("case_id", q.case_id)):
-            if value is not None:
-                filters.append({"term": {field: value}})
-        span: dict[str, int] = {}
-        if q.since is not None:
-            span["gte"] = q.since
-        if q.until is not None:
-            span["lt"] = q.until
-        if span:
-            filters.append({"range": {"at_epoch": span}})
-        return {"bool": {"filter": filters}}
-
-    async def search_records(self, q: RecordQuery) -> Page:
-        body: dict[str, Any] = {"query": self._records_query(q), "sort": RECORD_SORT, "size": q.limit + 1}
-        if q.cursor:
-            body["search_after"] = decode_cursor(q.cursor, NEWEST_FIRST)
-        try:
-            res = await self.es.search(index=self.records, **body)
-        except NotFoundError:  # no record written yet, so no index behind the alias
-            return Page([])
-        hits = res["hits"]["hits"]
-        more = len(hits) > q.limit
-        hits = hits[: q.limit]
-        cursor = encode_cursor(hits[-1]["sort"]) if more and hits else None
-        return Page([_record(h["_source"]) for h in hits], cursor)
-
-    async def export_records(self, q: RecordQuery, page: int = 1000) -> AsyncIterator[dict[str, Any]]:
-        """Every matching record as of the moment the export starts (one point in time)."""
-        query = self._records_query(q)
-        if q.cursor:  # resume after a page the caller has: (at, id) strictly later in the sort order
-            at, rid = decode_cursor(q.cursor, NEWEST_FIRST)
-            later = [{"range": {"at_epoch": {"lt": at}}},
-                     {"bool": {"filter": [{"term": {"at_epoch": at}}, {"range": {"id": {"gt": rid}}}]}}]  # fmt: skip
-            query["bool"]["filter"].append({"bool": {"should": later, "minimum_should_match": 1}})
-        async for hit in point_in_time(self.es, self.records, query, RECORD_SORT, page):
-            yield _record(hit["_source"])
-
-    async def overdue(self, q: OverdueQuery, now: int) -> Page:
-        filters: list[dict[str, Any]] = [{"term": {"open": True}}, {"range": {"deadline_epoch": {"lt": now}}}]
-        if q.kinds:
-            filters.append({"terms": {"kind": list(q.kinds)}})
-        if q.agency:
-            filters.append(subtree_query(q.agency))
-        for field, value in (("item_code", q.item_code), ("handler_id", q.handler_id)):
-            if value is not None:
-                filters.append({"term": {field: value}})
-        body: dict[str, Any] = {
-            "query": {"bool": {"filter": filters}},
-            "sort": [{"deadline_epoch": "asc"}, {"case_id": "asc"}, {"step": "asc"}],
-            "size": q.limit + 1,
-        }
-        if q.cursor:
-            body["search_after"] = decode_cursor(q.cursor, OVERDUE_ORDER)
-        res = await self.es.search(index=self.clocks, **body)
-        hits = res["hits"]["hits"]
-        more = len(hits) > q.limit
-        hits = hits[: q.limit]
-        items = []
-        for h in hits:
-            s = h["_source"]
-            items.append(
-                {"kind": s["kind"], "case_id": s["case_id"], "step": s["step"] or None, "agency_id": s["agency_id"],
-                 "item_code": s["item_code"], "handler_id": s.get("handler_id"),
-                 "deadline": format_instant(s["deadline_epoch"]), "limit_seconds": s.get("limit_seconds"),
-                 "overdue_seconds": now - s["deadline_epoch"]}
-            )  # fmt: skip
-        cursor = encode_cursor(hits[-1]["sort"]) if more and hits else None
-        return Page(items, cursor)
-
     async def count(self) -> tuple[int, int]:
         await self.refresh()
         records = await self.es.count(index=self.records, ignore_unavailable=True)
@@ -334,10 +238,3 @@ class ElasticStore(ElasticStats):
 
     async def close(self) -> None:
         await self.es.close()
-
-
-RECORD_SORT = [{"at_epoch": "desc"}, {"id": "asc"}]
-
-
-def _record(source: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in source.items() if k != "at_epoch"}

@@ -35,8 +35,10 @@ RECORD_MAPPING = {
         "points": {"type": "float"},
         "revokes": KEYWORD,
         "revoked_by": KEYWORD,  # set when a revocation names this record
+        "chain": {"properties": {"p": {"type": "integer"}, "n": {"type": "long"}, "hash": KEYWORD}},  # rules.chain
     },
 }
+INTEGRITY_MAPPING: dict[str, Any] = {"dynamic": False, "properties": {}}  # the last verification, kept whole
 REVOKED_MAPPING = {"dynamic": False, "properties": {"revoker": KEYWORD}}  # _id: the revoked record's id
 CASE_MAPPING = {
     "dynamic": False,

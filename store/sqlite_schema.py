@@ -57,6 +57,14 @@ CREATE TABLE IF NOT EXISTS handler_days (
 
 # Day numbers of the roll-ups: floor((at + offset) / 86400), written so negative instants floor too.
 DAY_SQL = "(({at} + {o}) - ((({at} + {o}) % 86400) + 86400) % 86400) / 86400"
+# The record trail (rules.chain): added to files made before it; an entry's position per partition.
+TRAIL_COLUMNS = (("chain_p", "INTEGER"), ("chain_n", "INTEGER"), ("chain_hash", "TEXT"))
+TRAIL_INDEX = "CREATE INDEX IF NOT EXISTS records_chain ON records (chain_p, chain_n)"
+RECORD_INSERT = (
+    "INSERT OR IGNORE INTO records (id, kind, case_id, step, at, agency_id, item_code, handler_id, points, doc, "
+    "chain_p, chain_n, chain_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+
 # Which records count: a revocation counts for nothing, and neither does the record it revokes,
 # whichever of the two was written first (``revoked`` is filled from revocations as they arrive).
 COUNTED_SQL = "{r}.kind != 'revocation' AND NOT EXISTS (SELECT 1 FROM revoked v WHERE v.record_id = {r}.id)"

@@ -100,14 +100,14 @@ def create_app(
 
     @app.agent(source)
     async def judging(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(pipeline.batch_max, within=pipeline.batch_seconds):
+        async for events in stream.take_events(pipeline.batch_max, within=pipeline.batch_seconds):  # type: ignore[attr-defined]
             async with lock:
                 try:
                     await judge.run([event.message for event in events])
                 except Exception as e:
                     _stop(e)
 
-    @cases.on_recover  # type: ignore[misc]
+    @cases.on_recover
     async def rebuild() -> None:
         """Recovery is complete: positions, catch-up targets and due-indexes of the partitions now owned."""
         active = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topics.events}
@@ -130,16 +130,16 @@ def create_app(
         """
         offsets = {TP(topics.events, p): off for p, off in positions.next.items()}
         try:
-            await asyncio.wait_for(app.consumer._commit(offsets), timeout=5.0)
+            await asyncio.wait_for(app.consumer._commit(offsets), timeout=5.0)  # type: ignore[attr-defined]
         except Exception as e:  # a rebalance under way, a coordinator away: the skip/read-directly path covers it
             log.warning("could not commit the worker's positions as the group's offsets: %r", e)
 
-    @app.on_partitions_revoked.connect  # type: ignore[misc]
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
         async with lock:  # a batch in flight finishes before another worker may take its partitions
             judge.revoked({tp.partition for tp in revoked if tp.topic == topics.events})
 
-    @app.task  # type: ignore[misc]
+    @app.task  # type: ignore[untyped-decorator]
     async def drive_timers() -> None:
         """The one loop that turns due instants into ticks for this worker's caught-up partitions."""
         while True:
@@ -156,7 +156,7 @@ def create_app(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(timers.changed.wait(), timeout=delay)
 
-    @app.task  # type: ignore[misc]
+    @app.task  # type: ignore[untyped-decorator]
     async def watch_catch_up() -> None:
         """Partitions whose consumer stalls below their catch-up target are read directly."""
         while True:
@@ -168,7 +168,7 @@ def create_app(
                     except Exception as e:
                         _stop(e)
 
-    @app.on_before_shutdown.connect  # type: ignore[misc,arg-type]
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def close_reader(sender: Any, **kwargs: Any) -> None:
         await positions.close()
 

@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from rules.agency import in_subtree
 from rules.engine import CaseState, Output, state_to_json
-from rules.events import Event, Rejection, parse_line
+from rules.events import Event, Rejection, future_stamped, parse_line
 from rules.live import on_event, on_tick
 from rules.records import Record
+from streams.provenance import SCOPE_HEADER, SENDER_HEADER, header, received_at
 from streams.rejections import rejection_message, too_large
 
 if TYPE_CHECKING:
@@ -59,6 +61,10 @@ class Batch:
         if isinstance(got, Rejection):
             self.outputs.append((got, msg))
             return
+        got.received = received_at(msg)  # the broker's stamp, whatever the sender wrote (contract §7.8)
+        if got.received is not None and (future := future_stamped(got, j.engine.pack.future_tolerance)) is not None:
+            self.outputs.append((future, msg))
+            return
         key = got.case_id.encode()
         if msg.key != key:
             reason = (
@@ -68,6 +74,10 @@ class Batch:
             self.outputs.append((Rejection(msg.offset, got.event_id, got.case_id, "bad_key", reason, value), msg))
             return
         p = msg.partition
+        scope = header(msg, SCOPE_HEADER)
+        if scope is not None and (refused := self._out_of_scope(key, got, scope, msg)) is not None:
+            self.outputs.append((refused, msg))
+            return
         try:
             st, outputs = on_event(j.engine, self.load(key), got)
         except Exception as e:  # a bug in the engine: keep the event, never stop on it
@@ -92,6 +102,20 @@ class Batch:
         self.applied.setdefault(key, []).append(got)
         if j.positions.live(p):
             self.touched[key] = p
+
+    def _out_of_scope(self, key: bytes, ev: Event, scope: str, msg: Any) -> Rejection | None:
+        """An event may only change a case of its sender's agency subtree; the case's agency is the one
+        it was submitted with (for a submission, the event's own)."""
+        st = self.load(key)
+        agency = st.agency_id if st is not None and st.item is not None else ev.agency_id
+        if agency is None or in_subtree(agency, scope):
+            return None  # an unknown case is refused by the engine, without revealing whose it is
+        sender = header(msg, SENDER_HEADER) or "a producer"
+        reason = (
+            f"{sender} may write events for agency subtree {scope!r} only, and case {ev.case_id!r} belongs to "
+            f"{agency!r}: send it with a key of that agency"
+        )
+        return Rejection(msg.offset, ev.event_id, ev.case_id, "out_of_scope", reason, ev.raw)
 
     def tick(self, msg: Any) -> None:
         try:

@@ -32,6 +32,11 @@ class Topics:
         return f"{self.app_id}-cases-changelog"
 
     @property
+    def anchors(self) -> str:
+        """The record trail's chain heads, published by the sink (``streams.trail``): append-only, kept forever."""
+        return f"{self.app_id}-trail-anchors"
+
+    @property
     def positions_changelog(self) -> str:
         """The worker's read positions per events partition (``streams.positions``), compacted."""
         return f"{self.app_id}-positions-changelog"
@@ -61,6 +66,7 @@ class Pipeline:
     batch_seconds: float = 0.05
     state_cache: int = 20_000
     max_event_bytes: int = 65536
+    anchor_seconds: float = 10.0  # how often the sink anchors the record trail's heads (streams.trail)
     catch_up_stall_seconds: float = 2.0
 
 
@@ -72,3 +78,5 @@ class Webhooks:
     backoff_seconds: float = 1.0
     backoff_max_seconds: float = 300.0
     timeout_seconds: float = 10.0
+    secret_key: str | None = None  # seals subscription secrets at rest (streams.webhook_secrets)
+    allow_networks: tuple[str, ...] = ()  # networks webhooks may reach inside the monitor's (streams.webhook_guard)

@@ -27,13 +27,14 @@ def start_uncommitted_at_earliest(app: faust.App, topics: Iterable[str]) -> None
     """Connect the guard to ``app``'s rebalance-complete signal for ``topics``."""
     names = frozenset(topics)
 
-    @app.on_rebalance_complete.connect  # type: ignore[misc]
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type]
     async def seek_uncommitted(sender: Any, **kwargs: Any) -> None:
         consumer = app.consumer
         ours = [tp for tp in consumer.assignment() if tp.topic in names]
         if not ours:
             return
-        committed = await consumer.seek_to_committed()  # what Faust does next anyway
+        # What Faust does next anyway; the concrete consumer has it, Faust's protocol does not.
+        committed = await consumer.seek_to_committed()  # type: ignore[attr-defined]
         fresh = [tp for tp in ours if not committed.get(tp)]
         if fresh:
             earliest = await consumer.earliest_offsets(*fresh)

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
 
 from rules.events import Rejection, raw_fields
+from streams.provenance import SCOPE_HEADER, SENDER_HEADER, header, headers_for
 
 HEAD_BYTES = 4096  # what a truncated rejection keeps of its input
 OVERHEAD = 4096  # room left in the topic's limit for Kafka's record and batch headers
@@ -36,6 +38,13 @@ def too_large(offset: int, size: int, cap: int, raw: bytes) -> Rejection:
     )
 
 
+def refused_message(r: Rejection, topic: str, sender: str | None, scope: str | None, limit: int) -> bytes:
+    """The rejected topic's message for an event refused before it reached ``topic`` (the HTTP ingest,
+    an emitter): as the worker's, with no partition or offset, and the sender and scope it came with."""
+    origin = SimpleNamespace(topic=topic, partition=None, offset=None, key=None, headers=headers_for(scope, sender))
+    return rejection_message(r, origin, limit)
+
+
 def rejection_message(r: Rejection, msg: Any, limit: int) -> bytes:
     """The rejected topic's message for ``r``, never longer than ``limit`` bytes."""
     body: dict[str, Any] = {
@@ -49,6 +58,10 @@ def rejection_message(r: Rejection, msg: Any, limit: int) -> bytes:
         "key": None,
         "rejected_at": int(time.time()),
     }
+    for name, field in ((SENDER_HEADER, "sender"), (SCOPE_HEADER, "scope")):
+        value = header(msg, name)
+        if value is not None:
+            body[field] = value
     key = msg.key
     if key is not None:
         k = raw_fields(bytes(key))

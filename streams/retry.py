@@ -21,8 +21,8 @@ class RetryPolicy:
 
     def delay(self, failed: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
         """Wait after the ``failed``-th failed attempt; at least ``retry_after`` (a server's ask) up to the cap."""
-        base = min(self.cap, self.backoff * 2 ** (failed - 1))
-        wait = base / 2 + (rng or random).random() * base / 2
+        base = min(self.cap, self.backoff * 2.0 ** (failed - 1))
+        wait: float = base / 2 + (rng or random).random() * base / 2
         if retry_after is not None:
             wait = max(wait, min(retry_after, self.cap))
         return wait

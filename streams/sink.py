@@ -16,6 +16,7 @@ can cause change nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -32,6 +33,7 @@ from streams.faust_app import RAW, new_app
 from streams.metrics import PipelineMetrics
 from streams.offsets import start_uncommitted_at_earliest
 from streams.retry import RetryPolicy, until_done
+from streams.trail import Trail
 
 log = logging.getLogger("approval_monitor.sink")
 STORE_RETRY = RetryPolicy(backoff=0.2, cap=30.0)
@@ -52,47 +54,71 @@ def create_sink_app(
     start_uncommitted_at_earliest(app, inputs)
     engine = Engine(pack)
     metrics.watch_lag(app)
+    anchors = app.topic(topics.anchors, **RAW)
+    trail = Trail(store, lambda value: anchors.send(value=value), pipeline.anchor_seconds)
+    lock = asyncio.Lock()
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def on_revoked(sender: Any, revoked: set[Any], **kwargs: Any) -> None:
+        async with lock:  # the batch in flight is stored (and linked) before another sink may take its partitions
+            trail.forget()
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def on_assigned(sender: Any, assigned: set[Any], **kwargs: Any) -> None:
+        trail.forget()
 
     async def durably(what: str, write: Any) -> None:
         """Any store failure is retried, never dropped: lag, not loss, while the store is away."""
         await until_done(f"store write of {what}", write, STORE_RETRY, log, metrics.sink_failures.inc)
 
-    @app.task  # type: ignore[misc]
+    @app.task  # type: ignore[untyped-decorator]
     async def setup_store() -> None:
         await durably("the schema", store.setup)
 
     @app.agent(source)
     async def index(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(pipeline.batch_max, within=pipeline.batch_seconds):
-            records: list[dict[str, Any]] = []
-            deliveries: dict[str, dict[str, Any]] = {}  # by id: a later outcome replaces an earlier one
-            states: dict[bytes, bytes] = {}  # a case's latest state in the batch: earlier ones are never decoded
-            for event in events:
-                msg = event.message
-                if msg.value is None:
-                    continue
-                if msg.topic == topics.records:
-                    records.append(orjson.loads(msg.value))
-                elif msg.topic == topics.deliveries:
-                    entry = orjson.loads(msg.value)
-                    deliveries[entry["id"]] = entry
-                else:
-                    states[msg.key] = msg.value
-            now = int(time.time())
-            latest = [
-                doc
-                for value in states.values()
-                if (doc := case_document(state_from_json(engine, orjson.loads(value)), now)) is not None
-            ]
-            if records:
-                await durably(f"{len(records)} records", lambda batch=records: store.put_records(batch))
-            if latest:
-                await durably(f"{len(latest)} case documents", lambda batch=latest: store.put_cases(batch))
-            if deliveries:
-                batch = list(deliveries.values())
-                await durably(f"{len(batch)} delivery log entries", lambda batch=batch: store.put_deliveries(batch))
-            metrics.sink_written.labels("records").inc(len(records))
-            metrics.sink_written.labels("deliveries").inc(len(deliveries))
-            metrics.sink_written.labels("cases").inc(len(latest))
+        async for events in stream.take_events(pipeline.batch_max, within=pipeline.batch_seconds):  # type: ignore[attr-defined]
+            async with lock:
+                await write(events)
+                await trail.anchor()
+
+    async def write(events: list[Any]) -> None:
+        records: list[tuple[int, dict[str, Any]]] = []
+        deliveries: dict[str, dict[str, Any]] = {}  # by id: a later outcome replaces an earlier one
+        states: dict[bytes, bytes] = {}  # a case's latest state in the batch: earlier ones are never decoded
+        for event in events:
+            msg = event.message
+            if msg.value is None:
+                continue
+            if msg.topic == topics.records:
+                records.append((msg.partition, orjson.loads(msg.value)))
+            elif msg.topic == topics.deliveries:
+                entry = orjson.loads(msg.value)
+                deliveries[entry["id"]] = entry
+            else:
+                states[msg.key] = msg.value
+        now = int(time.time())
+        latest = [
+            doc
+            for value in states.values()
+            if (doc := case_document(state_from_json(engine, orjson.loads(value)), now)) is not None
+        ]
+        if records:
+            linked: list[list[dict[str, Any]]] = []
+
+            async def put(batch: list[tuple[int, dict[str, Any]]] = records) -> None:
+                if not linked:  # linked once: a retried write stores the very same entries
+                    linked.append(await trail.link(batch))
+                await store.put_records(linked[0])
+
+            await durably(f"{len(records)} records", put)
+        if latest:
+            await durably(f"{len(latest)} case documents", lambda batch=latest: store.put_cases(batch))
+        if deliveries:
+            batch = list(deliveries.values())
+            await durably(f"{len(batch)} delivery log entries", lambda batch=batch: store.put_deliveries(batch))
+        metrics.sink_written.labels("records").inc(len(records))
+        metrics.sink_written.labels("deliveries").inc(len(deliveries))
+        metrics.sink_written.labels("cases").inc(len(latest))
 
     return app

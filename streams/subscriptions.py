@@ -18,6 +18,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -25,6 +26,7 @@ from pydantic import BaseModel, Field
 
 from rules.agency import in_subtree
 from rules.timeutil import format_instant
+from streams.topic_reader import read_to_end
 
 
 class Subscription(BaseModel):
@@ -67,7 +69,13 @@ def new_id() -> str:
 class SubscriptionLog:
     """The API's handle on the subscriptions topic (kafka-python, no consumer group: calls are short reads)."""
 
-    def __init__(self, bootstrap: str, topic: str, records_topic: str) -> None:
+    def __init__(
+        self, bootstrap: str, topic: str, records_topic: str, *, box: Any = None, allow: Sequence[Any] = ()
+    ) -> None:
+        """``box``: the ``streams.webhook_secrets.SecretBox`` secrets are sealed with (None: no subscription
+        can be made); ``allow``: networks webhooks may reach inside the monitor's (``streams.webhook_guard``)."""
+        self.box = box
+        self.allow = list(allow)
         self.bootstrap = bootstrap
         self.topic = topic
         self.records_topic = records_topic
@@ -97,31 +105,15 @@ class SubscriptionLog:
         self._produce(sub_id, None)
 
     def all(self, timeout: float = 20.0) -> dict[str, Subscription]:
-        """Every live subscription: the topic read to the end offsets taken first, later versions winning."""
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
-        try:
-            parts = consumer.partitions_for_topic(self.topic) or set()
-            tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
-            if not tps:
-                return {}
-            consumer.assign(tps)
-            consumer.seek_to_beginning(*tps)
-            ends = consumer.end_offsets(tps)
-            found: dict[str, Subscription] = {}
-            deadline = time.monotonic() + timeout
-            while any(consumer.position(tp) < ends[tp] for tp in tps):
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"could not read the subscriptions topic {self.topic!r} within {timeout:.0f}s")
-                for batch in consumer.poll(timeout_ms=500).values():
-                    for m in batch:
-                        key = m.key.decode()
-                        if m.value is None:
-                            found.pop(key, None)
-                        else:
-                            found[key] = Subscription.model_validate_json(m.value)
-            return found
-        finally:
-            consumer.close()
+        """Every live subscription: the topic read to its end, later versions winning, tombstones deleting."""
+        found: dict[str, Subscription] = {}
+        for m in read_to_end(self.bootstrap, self.topic, timeout):
+            key = m.key.decode()
+            if m.value is None:
+                found.pop(key, None)
+            else:
+                found[key] = Subscription.model_validate_json(m.value)
+        return found
 
     def close(self) -> None:
         with self._lock:

@@ -20,6 +20,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from rules.errors import BadInput, Unavailable
 from streams.config import Kafka, Topics
+from streams.provenance import EVENTS_TOPIC_CONFIG
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ def topic_specs(topics: Topics) -> dict[str, int]:
         topics.subscriptions: topics.subscription_partitions,
         topics.deliveries: n,
         topics.dead_letter: max(1, n // 2),
+        topics.anchors: 1,
     }
 
 
@@ -61,6 +63,10 @@ def ensure_topics(topics: Topics, kafka: Kafka, timeout: float = 30.0) -> None:
             topics.subscriptions: compact,
             # Every rejection fits: the input kept whole, or its head, size and hash (streams.rejections).
             topics.rejected: {"max.message.bytes": str(topics.rejected_max_bytes)},
+            # The broker stamps each event as it arrives: its received_at (streams.provenance).
+            topics.events: EVENTS_TOPIC_CONFIG,
+            # Evidence that the store's trail was whole up to each head: never deleted, never compacted.
+            topics.anchors: {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"},
         }
         missing = [
             NewTopic(name, num_partitions=n, replication_factor=kafka.replication, topic_configs=configs.get(name, {}))
@@ -72,7 +78,9 @@ def ensure_topics(topics: Topics, kafka: Kafka, timeout: float = 30.0) -> None:
                 admin.create_topics(missing)
             log.info("created topics", extra={"topics": [t.name for t in missing]})
         if topics.rejected in existing:
-            _raise_message_limit(admin, topics.rejected, topics.rejected_max_bytes)
+            _set_configs(admin, topics.rejected, {"max.message.bytes": str(topics.rejected_max_bytes)})
+        if topics.events in existing:
+            _set_configs(admin, topics.events, EVENTS_TOPIC_CONFIG)
         pair = [topics.events, topics.ticks]
         described = {d["name"]: len(d["partitions"]) for d in admin.describe_topics(pair)}
         if described.get(topics.events) != described.get(topics.ticks):
@@ -85,14 +93,12 @@ def ensure_topics(topics: Topics, kafka: Kafka, timeout: float = 30.0) -> None:
         admin.close()
 
 
-def _raise_message_limit(admin: KafkaAdminClient, topic: str, limit: int) -> None:
-    """An existing rejected topic gets the limit every rejection is sized for (a smaller one would stop the worker)."""
+def _set_configs(admin: KafkaAdminClient, topic: str, configs: dict[str, str]) -> None:
+    """An existing topic gets the settings the pipeline relies on (set incrementally: others are kept):
+    the rejected topic the limit every rejection is sized for, the events topic broker timestamps."""
     try:
-        admin.alter_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, topic, configs={"max.message.bytes": str(limit)})]
-        )
-    except KafkaError as e:  # e.g. a broker that does not support it: rejections above its limit stop the worker
+        admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs=configs)])
+    except KafkaError as e:  # e.g. a broker that does not allow it
         log.warning(
-            "could not set max.message.bytes=%d on %s (%s); set it by hand", limit, topic, e,
-            extra={"topic": topic, "limit": limit},
+            "could not set %s on %s (%s); set it by hand", configs, topic, e, extra={"topic": topic, **configs},
         )  # fmt: skip

@@ -8,10 +8,9 @@ deliverer runs (``Running``) and their lag metric.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,13 +18,14 @@ import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from kafka import KafkaConsumer
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
 
+from rules.errors import BadInput
 from rules.timeutil import format_instant
 from streams.metrics import PipelineMetrics
 from streams.retry import RetryPolicy
 from streams.subscriptions import Subscription, matches
+from streams.webhook_guard import Network, refused_literal
+from streams.webhook_secrets import SecretBox
 from streams.webhook_signing import (
     IDEMPOTENCY_HEADER,
     SIGNATURE_HEADER,
@@ -80,6 +80,8 @@ class DeliveryConfig:
     group_prefix: str
     policy: RetryPolicy
     timeout: float
+    box: SecretBox
+    allow: list[Network]
 
 
 class SubscriptionDelivery:
@@ -183,18 +185,30 @@ class SubscriptionDelivery:
         ok = False
         for n in range(1, limit + 1):
             ts = int(time.time())
+            status: int | None = None
+            error: str | None = None
+            retry_after: float | None = None
+            started = time.perf_counter()
+            try:
+                secret = cfg.box.open(sub.secret, sub.id)
+            except BadInput as e:  # another key: nothing is signed with a wrong secret; retried, then dead-lettered
+                secret, error = None, str(e)
+            why = refused_literal(sub.url, cfg.allow)
+            if why is not None:
+                error = f"not posted: {why}, inside the monitor's network"
+            if error is not None or secret is None:
+                attempts.append({"at": format_instant(ts), "http_status": None, "latency_ms": 0.0, "error": error})
+                if n < limit:
+                    await asyncio.sleep(cfg.policy.delay(n))
+                continue
             headers = {
                 "Content-Type": "application/json",
                 IDEMPOTENCY_HEADER: str(record.get("id")),
                 SUBSCRIPTION_HEADER: sub.id,
                 TIMESTAMP_HEADER: str(ts),
-                SIGNATURE_HEADER: signature(sub.secret, ts, body),
+                SIGNATURE_HEADER: signature(secret, ts, body),
                 "User-Agent": "approval-monitor-webhooks/0.1",
             }
-            status: int | None = None
-            error: str | None = None
-            retry_after: float | None = None
-            started = time.perf_counter()
             try:
                 async with self.session.post(
                     sub.url,
@@ -248,54 +262,3 @@ class SubscriptionDelivery:
         self.metrics.webhook_deliveries.labels(entry["status"]).inc()
         await self.publish(cfg.deliveries_topic, sub.id, entry)
         return entry
-
-
-class Running:
-    """The subscriptions this deliverer runs now: id -> (partition, version, loop, task)."""
-
-    def __init__(self, make: Callable[[Subscription], SubscriptionDelivery]) -> None:
-        self.make = make
-        self.loops: dict[str, tuple[int, Subscription, SubscriptionDelivery, asyncio.Task[None]]] = {}
-
-    def start(self, sub: Subscription, partition: int) -> None:
-        current = self.loops.get(sub.id)
-        if current is not None and current[1] == sub:
-            return
-        if current is not None:
-            current[3].cancel()  # a new version: the new loop resumes from the committed position
-        loop = self.make(sub)
-        task = asyncio.get_running_loop().create_task(loop.run(), name=f"webhook-{sub.id}")
-        self.loops[sub.id] = (partition, sub, loop, task)
-        log.info("delivering subscription %s to %s", sub.id, sub.url, extra={"subscription": sub.id, "url": sub.url})
-
-    async def stop(self, ids: list[str]) -> None:
-        tasks = []
-        for sub_id in ids:
-            found = self.loops.pop(sub_id, None)
-            if found is not None:
-                found[3].cancel()
-                tasks.append(found[3])
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if ids:
-            log.info("stopped delivering subscriptions %s", sorted(ids))
-
-    async def stop_partitions(self, partitions: set[int]) -> None:
-        await self.stop([i for i, (p, *_rest) in self.loops.items() if p in partitions])
-
-    def __iter__(self) -> Iterator[tuple[str, SubscriptionDelivery]]:
-        return ((i, v[2]) for i, v in list(self.loops.items()))
-
-
-class WebhookLag(Collector):
-    def __init__(self, running: Running) -> None:
-        self.running = running
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        family = GaugeMetricFamily(
-            "approval_webhook_lag", "Records a subscription has not handled yet", labels=["subscription"]
-        )
-        for sub_id, loop in self.running:
-            family.add_metric([sub_id], loop.lag())
-        yield family

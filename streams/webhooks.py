@@ -36,13 +36,17 @@ import faust
 import orjson
 from faust.types import TP
 
+from rules.errors import Unavailable
 from streams.config import Kafka, Topics, Webhooks
 from streams.faust_app import RAW, new_app
 from streams.metrics import PipelineMetrics
 from streams.offsets import start_uncommitted_at_earliest
 from streams.retry import RetryPolicy, until_done
 from streams.subscriptions import Subscription
-from streams.webhook_delivery import DeliveryConfig, Running, SubscriptionDelivery, WebhookLag
+from streams.webhook_delivery import DeliveryConfig, SubscriptionDelivery
+from streams.webhook_guard import GuardedResolver, networks
+from streams.webhook_running import Running, WebhookLag
+from streams.webhook_secrets import SecretBox
 
 log = logging.getLogger("approval_monitor.webhooks")
 PUBLISH_RETRY = RetryPolicy(backoff=0.5, cap=30.0)
@@ -52,6 +56,11 @@ def create_webhook_app(
     topics: Topics, kafka: Kafka, webhooks: Webhooks, metrics: PipelineMetrics | None = None
 ) -> faust.App:
     """The deliverer's Faust app; start it with ``faust.Worker``."""
+    if not webhooks.secret_key:
+        raise Unavailable(
+            "APPROVAL_MONITOR_WEBHOOK_SECRET_KEY is not set: the deliverer needs it to open the subscriptions' "
+            "signing secrets; give it the key the API seals them with (`approval-monitor keys webhook-key` makes one)"
+        )
     metrics = metrics or PipelineMetrics()
     app = new_app(f"{topics.app_id}-webhooks", kafka)
     source = app.topic(topics.subscriptions, **RAW)
@@ -70,6 +79,8 @@ def create_webhook_app(
             backoff=webhooks.backoff_seconds, cap=webhooks.backoff_max_seconds, max_attempts=webhooks.max_attempts
         ),
         timeout=webhooks.timeout_seconds,
+        box=SecretBox(webhooks.secret_key),
+        allow=networks(webhooks.allow_networks),
     )
     sessions: list[aiohttp.ClientSession] = []
 
@@ -85,7 +96,9 @@ def create_webhook_app(
         if not sessions:
             # Created in the running loop and shared; no pool limit, as each subscription has one POST in flight
             # at most — a shared limit would let slow subscribers queue the others.
-            sessions.append(aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)))
+            # Every host is resolved by the guard: one that now points inside the monitor's network is not posted to.
+            connector = aiohttp.TCPConnector(limit=0, resolver=GuardedResolver(config.allow))
+            sessions.append(aiohttp.ClientSession(connector=connector))
         return SubscriptionDelivery(sub, config, sessions[0], publish, metrics)
 
     running = Running(make)
@@ -107,7 +120,7 @@ def create_webhook_app(
             table[msg.key] = orjson.dumps({"partition": msg.partition, "subscription": sub.model_dump(mode="json")})
             running.start(sub, msg.partition)
 
-    @table.on_recover  # type: ignore[misc]
+    @table.on_recover
     async def resume() -> None:
         """Recovery is complete: run every subscription of the partitions this deliverer now owns."""
         active = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topics.subscriptions}
@@ -118,11 +131,11 @@ def create_webhook_app(
                 running.start(Subscription.model_validate(data["subscription"]), data["partition"])
         log.info("subscriptions resumed: %d on partitions %s", len(running.loops), sorted(active))
 
-    @app.on_partitions_revoked.connect  # type: ignore[misc]
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
         await running.stop_partitions({tp.partition for tp in revoked if tp.topic == topics.subscriptions})
 
-    @app.on_before_shutdown.connect  # type: ignore[misc]
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def on_shutdown(sender: Any, **kwargs: Any) -> None:
         await running.stop(list(running.loops))
         for session in sessions:

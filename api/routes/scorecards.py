@@ -25,7 +25,7 @@ async def _cards(s: Services, who: Caller, by: str, since: str, until: str, agen
     out = []
     for c in await s.store.scorecard(by, _period(who, since, until, agency)):
         rate = c["steps_on_time"] / c["steps_completed"] if c["steps_completed"] else None
-        out.append(Scorecard(**c, on_time_rate=rate, colour=colour_for(c["points"], s.bands)))  # type: ignore[arg-type]
+        out.append(Scorecard(**c, on_time_rate=rate, colour=colour_for(c["points"], s.bands)))
     return out
 
 

@@ -11,9 +11,10 @@ from api.deps import Admin, Services, Svc, checked_cursor, kinds, scoped
 from api.models import PageModel, SubscriptionCreated, SubscriptionIn, SubscriptionOut
 from api.problems import ProblemModel
 from rules.agency import in_subtree
-from rules.errors import BadInput, NotFound
+from rules.errors import NotFound, Unavailable
 from store.base import DeliveryQuery
 from streams.subscriptions import Subscription, new_id, new_secret, now_text
+from streams.webhook_guard import check_url
 
 router = APIRouter(tags=["subscriptions"])
 ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": ProblemModel}, 503: {"model": ProblemModel}}
@@ -42,15 +43,18 @@ async def subscribe(who: Admin, s: Svc, body: SubscriptionIn) -> SubscriptionCre
     `"<timestamp>." + body` keyed by the secret.  Any 2xx accepts it; anything else is retried with
     exponential backoff and jitter, then dead-lettered.  The secret is returned here only."""
     kinds(body.kinds, "kinds")
-    if body.url.scheme not in ("http", "https"):
-        raise BadInput(f"`url` {str(body.url)!r}: use an http or https URL")
+    log_ = s.subscriptions
+    if log_.box is None:
+        raise Unavailable("subscriptions need APPROVAL_MONITOR_WEBHOOK_SECRET_KEY, to seal their secrets at rest")
+    await asyncio.to_thread(check_url, str(body.url), log_.allow)  # never into the monitor's own network
+    secret = body.secret or new_secret()
     sub = Subscription(
         id=new_id(), url=str(body.url), agency=scoped(who, body.agency), kinds=body.kinds, items=body.items,
-        max_attempts=body.max_attempts, description=body.description, secret=body.secret or new_secret(),
+        max_attempts=body.max_attempts, description=body.description, secret=log_.box.seal(secret),
         created_at=now_text(), created_by=who.name,
     )  # fmt: skip
-    sub = await asyncio.to_thread(s.subscriptions.create, sub)
-    return SubscriptionCreated(**sub.public(), secret=sub.secret)
+    sub = await asyncio.to_thread(log_.create, sub)
+    return SubscriptionCreated(**sub.public(), secret=secret)
 
 
 @router.get("/v1/subscriptions", response_model=list[SubscriptionOut], responses={503: {"model": ProblemModel}})

@@ -14,7 +14,7 @@ from api.models import PageModel
 from api.problems import ProblemModel
 from rules.agency import in_subtree
 from rules.errors import NotFound
-from store.base import OverdueQuery, RecordQuery, Store
+from store.base import OVERDUE_ORDER, OverdueQuery, RecordQuery, Store
 
 router = APIRouter(tags=["supervision"])
 # ``revokes``: the record a revocation names; ``revoked_by``: the revocation that revoked this one.
@@ -35,7 +35,8 @@ async def overdue(
     cursor: str | None = None,
 ) -> PageModel:
     """Steps and cases overdue now, longest overdue first, with the seconds past their deadline."""
-    q = OverdueQuery((kind,) if kind else (), scoped(who, agency), item_code, handler_id, limit, checked_cursor(cursor))
+    cursor = checked_cursor(cursor, OVERDUE_ORDER)
+    q = OverdueQuery((kind,) if kind else (), scoped(who, agency), item_code, handler_id, limit, cursor)
     page = await s.store.overdue(q, int(time.time()))
     return PageModel(items=page.items, next_cursor=page.next_cursor)
 

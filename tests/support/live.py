@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -22,7 +23,7 @@ from typing import Any
 
 import orjson
 import uvicorn
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 
 from approval_monitor.embedded import free_port
 from approval_monitor.packs import load_pack
@@ -33,6 +34,8 @@ from rules.events import Event, parse_line
 from rules.timeutil import format_instant, parse_instant
 from streams.config import Topics
 from streams.emitter import Emitter
+from streams.topic_reader import read_to_end
+from streams.webhook_secrets import new_key
 from support import SAMPLE_PACK
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -50,6 +53,9 @@ items:
       - {name: accept, limit_hours: 0.005}   # 18 s: reminder 9 s, warning 14.4 -> 15 s
       - {name: review, limit_hours: 0.005}
 """
+
+
+WEBHOOK_KEY = new_key()
 
 
 class Names:
@@ -81,6 +87,9 @@ class Names:
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "APPROVAL_MONITOR_RULES": str(rules),
             "APPROVAL_MONITOR_GRACE_SECONDS": str(grace),
+            # The tests' webhook receivers listen on loopback.
+            "APPROVAL_MONITOR_WEBHOOK_SECRET_KEY": WEBHOOK_KEY,
+            "APPROVAL_MONITOR_WEBHOOK_ALLOW_NETWORKS": '["127.0.0.0/8"]',
         }
 
 
@@ -152,31 +161,8 @@ def read_topic(bootstrap: str, topic: str, timeout: float = 20) -> list[tuple[An
 
 
 def read_topic_raw(bootstrap: str, topic: str, timeout: float = 20) -> list[tuple[bytes, int, int]]:
-    """Every message on ``topic`` up to its end offsets now: (value bytes, partition, timestamp ms).
-
-    Reads to the end offsets taken at the start rather than stopping at an idle
-    gap, so a slow fetch on a loaded machine cannot pass for the end of a topic.
-    No consumer group.
-    """
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        if not tps:
-            return []
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        ends = consumer.end_offsets(tps)
-        out: list[tuple[bytes, int, int]] = []
-        deadline = time.monotonic() + timeout
-        while any(consumer.position(tp) < ends[tp] for tp in tps):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{topic}: could not read to {ends} within {timeout}s")
-            for batch in consumer.poll(timeout_ms=500).values():
-                out.extend((m.value, m.partition, m.timestamp) for m in batch)
-        return out
-    finally:
-        consumer.close()
+    """Every message on ``topic`` up to its end offsets now: (value bytes, partition, timestamp ms)."""
+    return [(m.value, m.partition, m.timestamp) for m in read_to_end(bootstrap, topic, timeout)]
 
 
 def wait_for(
@@ -228,8 +214,19 @@ class Feed:
         return [orjson.loads(x) for x in out.getvalue().splitlines()]
 
 
+def future_pack() -> Path:
+    """The sample pack, tolerating events stamped years ahead of their arrival, for ``future_history``: its
+    events are stamped next week and judged now so that the wall clock proves nothing during a test, and
+    contract §7.8 would otherwise refuse them all as future-stamped."""
+    path = Path(tempfile.gettempdir()) / f"am-future-pack-{os.getpid()}.yaml"
+    if not path.exists():
+        path.write_text(SAMPLE_PACK.read_text() + "\nfuture_tolerance_seconds: 100000000\n")
+    return path
+
+
 def future_history(cases: int) -> list[bytes]:
-    """Simulated lines, starting next week, in application order (the order live applies them)."""
+    """Simulated lines, starting next week, in application order (the order live applies them); judge them
+    live with ``future_pack()``."""
     monday = datetime.now(UTC).date() + timedelta(days=7 - datetime.now(UTC).weekday() + 7)
     start = int(datetime(monday.year, monday.month, monday.day, 1, 0, tzinfo=UTC).timestamp())  # 09:00 in Shanghai
     lines = list(

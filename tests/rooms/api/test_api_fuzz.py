@@ -16,6 +16,8 @@ from streams.config import Kafka, Topics
 from streams.emitter import Emitter
 from streams.subscriptions import SubscriptionLog
 from streams.topics import ensure_topics
+from streams.webhook_guard import networks
+from streams.webhook_secrets import SecretBox, new_key
 
 pytestmark = pytest.mark.kafka
 
@@ -36,7 +38,8 @@ def api_schema(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -
     topics = Topics(app_id="fuzz", events="fuzz.events", ticks="fuzz.ticks", records="fuzz.records",
                     subscriptions="fuzz.subscriptions", partitions=1)  # fmt: skip
     ensure_topics(topics, Kafka(kafka_bootstrap))
-    subscriptions = SubscriptionLog(kafka_bootstrap, topics.subscriptions, topics.records)
+    subscriptions = SubscriptionLog(kafka_bootstrap, topics.subscriptions, topics.records,
+                                    box=SecretBox(new_key()), allow=networks(["127.0.0.0/8"]))  # fmt: skip
     keys = [*KEYS.values(), ApiKey(name="admin", sha256=hash_key("admin-key"), role="admin")]
     app = create_api(store, Keyring(keys), bands=[0, 5, 15, 30], emitter=emitter, feed=FiniteFeed(),
                      subscriptions=subscriptions)  # fmt: skip

@@ -10,6 +10,9 @@ overdue list.
 from __future__ import annotations
 
 import signal
+import sqlite3
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -18,7 +21,7 @@ from typing import Any
 import orjson
 import pytest
 from fastapi.testclient import TestClient
-from support import SAMPLE_PACK
+from support import ROOT, SAMPLE_PACK
 from support.data import AUTH, KEYS
 from support.live import Names, Worker, past_history
 
@@ -53,6 +56,11 @@ def _content(r: dict[str, Any]) -> tuple[Any, ...]:
     return (r["case_id"], r["kind"], r["step"] or "", r["at"], r["points"])
 
 
+def _verify(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "approval_monitor", "verify"], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+
+
 def _pages(client: TestClient, path: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     cursor = None
@@ -81,7 +89,7 @@ def test_events_posted_over_http_come_back_as_records_timelines_and_the_overdue_
         url, prefix = request.getfixturevalue("elastic_url"), f"e2e{uuid.uuid4().hex[:8]}"
         store = ElasticStore(url, prefix=prefix)
     env = {**names.env(kafka_bootstrap, SAMPLE_PACK), "APPROVAL_MONITOR_STORE_URL": url,
-           "APPROVAL_MONITOR_STORE_PREFIX": prefix}  # fmt: skip
+           "APPROVAL_MONITOR_STORE_PREFIX": prefix, "APPROVAL_MONITOR_ANCHOR_SECONDS": "1"}  # fmt: skip
     worker = Worker(env, tmp_path / "worker.log").start()
     sink = Worker(env, tmp_path / "sink.log").start("sink")
     api = create_api(store, Keyring(list(KEYS.values())), bands=[0, 5, 15, 30],
@@ -130,6 +138,21 @@ def test_events_posted_over_http_come_back_as_records_timelines_and_the_overdue_
                 }, by
             daily = client.get(f"/v1/stats/daily?{span}", headers=AUTH["sup"]).json()
             assert sum(d["count"] for d in daily) == len(expected)
+
+            # The trail: every record the sink stored is chained, and the chains agree with the anchors.
+            time.sleep(3)  # an anchor after the last write
+            done = _verify(env)
+            assert done.returncode == 0 and "trail verified" in done.stdout, done.stdout + done.stderr
+            assert f"{len(got)} entries" in done.stdout and "0 anchors checked" not in done.stdout
+            report = client.get("/v1/integrity", headers=AUTH["sup"]).json()
+            assert report["ok"] and report["entries"] == len(got) and report["anchors_checked"] >= 1
+            if backend == "sqlite":  # an overdue quietly turned into a reminder is named
+                victim = next(r for r in got if r["kind"] == "overdue" and "revoked_by" not in r)
+                with sqlite3.connect(tmp_path / "monitor.db") as db:
+                    db.execute("UPDATE records SET kind = 'reminder', points = 0 WHERE id = ?", (victim["id"],))
+                done = _verify(env)
+                assert done.returncode == 1 and "edited" in done.stderr and victim["id"] in done.stderr, done.stderr
+                assert client.get("/v1/integrity", headers=AUTH["sup"]).json()["ok"] is False
 
             # Records and case states reach the store by different topics: the store is eventually exact.
             case_id = next(r["case_id"] for r in expected if r["kind"] == "overdue")

@@ -54,7 +54,7 @@ def test_sample_pack_loads_with_its_2026_calendar() -> None:
 
 def test_every_problem_is_listed_with_field_value_and_fix() -> None:
     bad = """
-version: 2
+version: 3
 calendars:
   gov:
     timezone: Mars/Olympus

@@ -112,3 +112,23 @@ def test_layout_1_is_refused_at_start_and_migrated_by_one_command(elastic_url: s
     assert sum(c["points"] for c in cards) == pytest.approx(points)
     again = _migrate(elastic_url, prefix)
     assert again.returncode == 0 and "nothing to migrate" in again.stdout
+
+
+def test_a_write_before_setup_waits_for_the_layout(elastic_url: str) -> None:
+    """A sink may write before its setup task ran: the index must still get our mapping, not the server's guess."""
+    prefix = f"early{uuid.uuid4().hex[:8]}"
+
+    async def go() -> dict[str, Any]:
+        store = ElasticStore(elastic_url, prefix=prefix)
+        try:
+            await store.put_cases(CASES[:3])  # no setup() first
+            await store.put_records(RECORDS[:3])
+            mapping = await store.es.indices.get_mapping(index=f"{prefix}-cases")
+            settings = await store.es.indices.get_settings(index=f"{prefix}-cases")
+            return {"mapping": next(iter(mapping.values())), "settings": next(iter(settings.values()))}
+        finally:
+            await store.close()
+
+    got = asyncio.run(go())
+    assert got["mapping"]["mappings"]["properties"]["agency_id"] == {"type": "keyword"}  # not text + keyword
+    assert got["settings"]["settings"]["index"]["number_of_replicas"] == "0"

@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 from support import SAMPLE_PACK
-from support.live import Names, Worker, future_history, line_object, proven_records, raw_producer, wait_for
+from support.live import Names, Worker, future_history, future_pack, line_object, proven_records, raw_producer, wait_for
 
 from streams.emitter import Emitter
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.kafka
 
 def test_emitted_events_come_out_as_the_records_replay_computes(kafka_bootstrap: str, tmp_path: Path) -> None:
     names = Names(partitions=4)
-    worker = Worker(names.env(kafka_bootstrap, SAMPLE_PACK), tmp_path / "worker.log").start()
+    worker = Worker(names.env(kafka_bootstrap, future_pack()), tmp_path / "worker.log").start()
     try:
         worker.wait_ready()
         lines = future_history(cases=80)

@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
-from support import SAMPLE_PACK, ElasticNode
-from support.live import Names, Worker, future_history, line_object, proven_records
+from support import ElasticNode
+from support.live import Names, Worker, future_history, future_pack, line_object, proven_records
 
 from approval_monitor.embedded import free_port
 from store.base import RecordQuery
@@ -61,7 +61,7 @@ def _wait(pred: Any, timeout: float) -> None:
 def test_worker_and_sink_fill_the_sqlite_store(kafka_bootstrap: str, tmp_path: Path) -> None:
     names = Names(partitions=4)
     db = tmp_path / "monitor.db"
-    env = {**names.env(kafka_bootstrap, SAMPLE_PACK), "APPROVAL_MONITOR_STORE_URL": f"sqlite:///{db}"}
+    env = {**names.env(kafka_bootstrap, future_pack()), "APPROVAL_MONITOR_STORE_URL": f"sqlite:///{db}"}
     ports = {"worker": free_port(), "sink": free_port()}
     worker = Worker({**env, "APPROVAL_MONITOR_METRICS_PORT": str(ports["worker"])}, tmp_path / "worker.log").start()
     sink = Worker({**env, "APPROVAL_MONITOR_METRICS_PORT": str(ports["sink"])}, tmp_path / "sink.log").start("sink")
@@ -117,7 +117,7 @@ def test_sink_survives_elasticsearch_going_away(
     names = Names(partitions=4)
     prefix = f"outage{os.getpid()}"
     env = {
-        **names.env(kafka_bootstrap, SAMPLE_PACK),
+        **names.env(kafka_bootstrap, future_pack()),
         "APPROVAL_MONITOR_STORE_URL": url,
         "APPROVAL_MONITOR_STORE_PREFIX": prefix,
     }

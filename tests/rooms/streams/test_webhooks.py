@@ -28,7 +28,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 from support import SAMPLE_PACK
-from support.live import Names, Worker, raw_producer, read_topic
+from support.live import WEBHOOK_KEY, Names, Worker, raw_producer, read_topic, read_topic_raw
 
 from api.app import create_api
 from api.auth import ApiKey, Keyring, hash_key
@@ -38,6 +38,8 @@ from streams.config import Kafka
 from streams.retry import RetryPolicy
 from streams.subscriptions import Subscription, matches
 from streams.topics import ensure_topics
+from streams.webhook_guard import networks
+from streams.webhook_secrets import SecretBox
 from streams.webhook_signing import signature, verify
 
 # -- units: the signature, the backoff, the filters ---------------------------------------------
@@ -211,7 +213,8 @@ def world(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     receivers = Receivers()
     server = _serve(receivers)
     sink = Worker(env, tmp / "sink.log").start("sink")
-    log = SubscriptionLog(kafka_bootstrap, names.subscriptions, names.records)
+    log = SubscriptionLog(kafka_bootstrap, names.subscriptions, names.records, box=SecretBox(WEBHOOK_KEY),
+                          allow=networks(["127.0.0.0/8"]))  # fmt: skip
     api = create_api(SqliteStore(db), Keyring([ADMIN, LAND_ADMIN, SUPERVISOR]), bands=[0, 5, 15, 30],
                      subscriptions=log)  # fmt: skip
     try:
@@ -269,6 +272,9 @@ def test_subscriptions_are_for_admin_keys_within_their_scope(world: dict[str, An
     assert sorted(s["id"] for s in listed) == sorted([sub["id"], everyone["id"]])
     assert [(s["created_at"], s["id"]) for s in listed] == sorted((s["created_at"], s["id"]) for s in listed)
     assert all("secret" not in s for s in listed)
+    # at rest the secrets are sealed: neither appears on the subscriptions topic
+    kept = b"".join(v for v, _, _ in read_topic_raw(world["bootstrap"], world["names"].subscriptions) if v)
+    assert sub["id"].encode() in kept and sub["secret"].encode() not in kept and everyone["secret"].encode() not in kept
     assert [s["id"] for s in client.get("/v1/subscriptions", headers=AS["land"]).json()] == [sub["id"]]
     assert client.get(f"/v1/subscriptions/{everyone['id']}", headers=AS["land"]).status_code == 404
     assert client.get(f"/v1/subscriptions/{sub['id']}", headers=AS["land"]).json()["url"] == body["url"]
