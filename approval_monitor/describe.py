@@ -47,9 +47,11 @@ def describe_pack(pack: RulePack, console: Console) -> None:
             rules.append(f"fees up to ¥{item.fee_limit}")
         if item.max_suspension is not None:
             rules.append(f"suspension up to {_hours(item.max_suspension)}")
+        if item.max_report_delay is not None:
+            rules.append(f"reports within {_hours(item.max_report_delay)}")
         console.print(f"\n[bold]{item.code}[/bold] {item.name or ''}\n  " + ", ".join(rules), highlight=False)
         table = Table(box=None, padding=(0, 2), show_edge=False)
-        for col in ("step", "limit", "reminder", "warning"):
+        for col in ("step", "limit", "reminder", "warning", "after"):
             table.add_column(col, overflow="fold")
         for st in item.steps:
             table.add_row(
@@ -57,8 +59,15 @@ def describe_pack(pack: RulePack, console: Console) -> None:
                 _hours(st.limit),
                 _hours(st.reminder),
                 _hours(st.warning),
+                ", ".join(st.required_before) or "—",
             )
         console.print(table)
+    if pack.suspension_kinds:
+        kinds = ", ".join(
+            f"{k} ({'capped' if c else 'not counted toward the cap'})" for k, c in pack.suspension_kinds.items()
+        )
+        console.print(f"\nsuspension kinds: {kinds}", highlight=False)
+    console.print(f"events stamped up to {pack.future_tolerance} s after their arrival are accepted", highlight=False)
     for note in pack.notes:
         console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
     console.print("\npenalty points: " + ", ".join(f"{k} {v}" for k, v in pack.points.items()), highlight=False)

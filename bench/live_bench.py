@@ -29,7 +29,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from support import kafka_broker  # noqa: E402
-from support.live import Names, Worker  # noqa: E402
+from support.live import Names, Worker, future_pack  # noqa: E402
 
 from approval_monitor.packs import load_pack  # noqa: E402
 from approval_monitor.simulate import Scenario, simulate_lines  # noqa: E402
@@ -89,7 +89,7 @@ def _wait_caught_up(bootstrap: str, names: Names, timeout: float) -> float:
 
 def throughput(bootstrap: str, n_events: int, tmp: Path) -> tuple[int, float, float]:
     names = Names(partitions=8)
-    pack_path = ROOT / "rules" / "packs" / "cn-gov-2026.yaml"
+    pack_path = future_pack()  # the sample pack, tolerating the future stamps (contract §7.8 refuses them)
     start = int(time.time()) + 30 * 86400  # a month ahead: only the events raise records
     ensure_topics(names.topics(), Kafka(bootstrap))
     producer = _producer(bootstrap)

@@ -175,7 +175,15 @@ class Engine(Planner):
         if typ == CASE_SUSPENDED:
             if st.suspended_at is not None:
                 return "already_suspended", f"case {st.case_id!r} is suspended since {format_instant(st.suspended_at)}"
-            st.suspended_at, st.suspended_by = t, ev.handler_id
+            kind = ev.suspension_kind
+            if kind is not None and kind not in self.pack.suspension_kinds:
+                known = ", ".join(sorted(self.pack.suspension_kinds)) or "none are declared"
+                return (
+                    "unknown_suspension_kind",
+                    f"`kind` {kind!r} is not a suspension kind of rule pack {self.pack.source} ({known}); "
+                    "use a declared kind, or leave it out",
+                )
+            st.suspended_at, st.suspended_by, st.suspended_kind = t, ev.handler_id, kind
             # Levels reached by now stand; every later one waits for the resumption.
             kept = [x for x in st.timers if x[0] <= t]
             kept.extend(self._suspension_timer(st))
@@ -209,6 +217,11 @@ class Engine(Planner):
                 )
             return None
         if typ == CASE_COMPLETED:
+            if ev.outcome in (None, "approved"):  # refused and withdrawn cases end early, legitimately (§7.3)
+                for spec in item.steps:
+                    if not spec.optional and spec.name not in st.steps:
+                        out.append(self._record(st, "procedure", spec.name, t, ev.handler_id, extra="skipped",
+                                                detail={"skipped_step": spec.name}))  # fmt: skip
             for clock in st.steps.values():
                 if clock.end is None:
                     clock.end = t
@@ -223,8 +236,11 @@ class Engine(Planner):
         assert st.item is not None and st.suspended_at is not None
         s = st.suspended_at
         bisect.insort(st.suspensions, (s, t))  # a late event may close an earlier one
-        st.suspended_total += st.item.calendar.work(s, t)
-        st.suspended_at = None
+        if self.capped(st.suspended_kind):
+            st.suspended_total += st.item.calendar.work(s, t)
+        else:
+            bisect.insort(st.uncapped, (s, t))
+        st.suspended_at, st.suspended_kind = None, None
 
     def _revise(self, st: CaseState, ev: Event, out: list[Output]) -> None:
         """A late event changed the past: revoke raised records its facts disprove, then re-plan.

@@ -43,6 +43,7 @@ _EXTRA_REQUIRED: dict[str, tuple[str, ...]] = {
     FEE_CHARGED: ("fee_yuan",),
 }
 _TYPE_LIST = ", ".join(EVENT_TYPES)
+OUTCOMES = ("approved", "refused", "withdrawn")  # contract §7.3: only approved cases owe every required step
 
 
 @dataclass(slots=True)
@@ -62,6 +63,8 @@ class Event:
     reason: str | None = None
     raw: bytes | None = None
     received: int | None = None  # when the report reached the monitor (contract §7.8)
+    outcome: str | None = None  # case_completed: approved (default), refused or withdrawn (contract §7.3)
+    suspension_kind: str | None = None  # case_suspended: a kind the pack declares (contract §7.5)
 
 
 @dataclass(slots=True)
@@ -220,6 +223,16 @@ def decode(obj: Any, seq: int, raw: bytes | None = None) -> Event | Rejection:
     reason = obj.get("reason")
     if isinstance(reason, str):
         ev.reason = reason
+    if etype == CASE_COMPLETED and obj.get("outcome") is not None:
+        outcome = obj["outcome"]
+        if outcome not in OUTCOMES:
+            return Rejection(seq, event_id, case_id, "bad_outcome",
+                             f"`outcome` {outcome!r} is not one of {', '.join(OUTCOMES)}; leave it out for approved",
+                             raw)  # fmt: skip
+        ev.outcome = outcome
+    if etype == CASE_SUSPENDED and obj.get("kind") is not None:
+        kind = obj["kind"]
+        ev.suspension_kind = kind if isinstance(kind, str) else orjson.dumps(kind).decode()
     return ev
 
 

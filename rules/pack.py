@@ -80,6 +80,7 @@ class RulePack:
     points: dict[str, int | float]
     source: str = "<memory>"
     future_tolerance: int = 300  # seconds an event may be stamped after its receipt
+    suspension_kinds: dict[str, bool] = field(default_factory=dict)  # kind -> capped (contract §7.5)
     digest: str = ""
     spec: RulePackSpec | None = field(default=None, repr=False)
     notes: list[str] = field(default_factory=list)  # legal but probably unintended
@@ -103,7 +104,7 @@ def compile_pack(spec: RulePackSpec, source: str = "<memory>", digest: str = "")
                 for kind, n in (("reminder", reminder), ("warning", warning), ("overdue", limit))
                 if n is not None
             )
-            required = tuple(s.name for s in it.steps[:i] if not s.optional)
+            required = tuple(s.name for s in it.steps[:i] if not s.optional) if st.after is None else tuple(st.after)
             steps.append(Step(st.name, i, limit, reminder, warning, st.optional, tuple(levels), required))
         items[it.code] = Item(
             code=it.code,
@@ -127,6 +128,7 @@ def compile_pack(spec: RulePackSpec, source: str = "<memory>", digest: str = "")
     points = {k: _points_value(spec.penalties.get(k, Decimal(0))) for k in PENALTY_KINDS}  # type: ignore[call-overload]
     pack = RulePack(items, calendars, points, source, digest=digest, spec=spec, notes=notes)
     pack.future_tolerance = spec.future_tolerance_seconds
+    pack.suspension_kinds = {name: k.capped for name, k in spec.suspension_kinds.items()}
     return pack
 
 
@@ -216,6 +218,13 @@ def _cross_checks(raw: Any) -> list[str]:
                         f"items[{i}].steps[{j}].name: {n!r} repeats steps[{names[n]}]; step names must be unique"
                     )
                 names.setdefault(n, j)
+            after = st.get("after") if isinstance(st, dict) else None
+            for a in after if isinstance(after, list) else []:
+                if a not in names or names[a] >= j:
+                    problems.append(
+                        f"items[{i}].steps[{j}].after: {a!r} is not a step listed before {n!r}; name only earlier "
+                        "steps of the item (contract §7.2)"
+                    )
     return problems
 
 

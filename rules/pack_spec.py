@@ -134,6 +134,7 @@ class StepSpec(_Strict):
     name: str = Field(min_length=1)
     limit_hours: Decimal
     optional: bool = False
+    after: list[str] | None = None  # contract §7.2: prerequisites; None: every earlier non-optional step
 
     _limit = field_validator("limit_hours")(_positive_hours)
 
@@ -170,8 +171,13 @@ class ItemSpec(_Strict):
         return v
 
 
+class SuspensionKindSpec(_Strict):
+    capped: bool = True  # counts toward max_suspension_hours (contract §7.5)
+
+
 class RulePackSpec(_Strict):
     version: Literal[1, 2]
+    suspension_kinds: dict[str, SuspensionKindSpec] = Field(default_factory=dict)
     calendars: dict[str, CalendarSpec] = Field(default_factory=dict)
     penalties: dict[Kind, Decimal] = Field(default_factory=dict)
     future_tolerance_seconds: int = Field(300, ge=0)  # contract §7.8

@@ -8,6 +8,7 @@ working seconds of the item's calendar outside the case's suspensions.
 from __future__ import annotations
 
 from rules.calendar import Calendar
+from rules.pack import RulePack
 from rules.state import CaseState, StepClock, Timer
 
 
@@ -50,6 +51,12 @@ def level_instants(
 class Planner:
     """The timer half of the engine (``rules.engine.Engine`` applies events and fires what is due)."""
 
+    pack: RulePack
+
+    def capped(self, kind: str | None) -> bool:
+        """Whether a suspension of ``kind`` counts toward max_suspension_hours (no kind: it does; §7.5)."""
+        return kind is None or self.pack.suspension_kinds.get(kind, True)
+
     def _case_timers(self, st: CaseState) -> list[Timer]:
         item = st.item
         assert item is not None
@@ -77,7 +84,7 @@ class Planner:
     def _suspension_timer(self, st: CaseState) -> list[Timer]:
         item = st.item
         assert item is not None and st.suspended_at is not None
-        if item.max_suspension is None or ("suspension", "") in st.fired:
+        if item.max_suspension is None or ("suspension", "") in st.fired or not self.capped(st.suspended_kind):
             return []
         need = item.max_suspension + 1 - st.suspended_total
         # The first second beyond the allowance starts one second before the
@@ -107,7 +114,10 @@ class Planner:
             if item.max_suspension is None:
                 return None
             need = item.max_suspension + 1
-            spans = [*susp, (open_since, None)] if open_since is not None else list(susp)
+            capped = [x for x in susp if x not in st.uncapped] if st.uncapped else list(susp)
+            spans: list[tuple[int, int | None]] = list(capped)
+            if open_since is not None and self.capped(st.suspended_kind):
+                spans.append((open_since, None))
             for s, e in spans:
                 w = cal.work(s, e) if e is not None else need
                 if w >= need:

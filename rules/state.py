@@ -40,7 +40,7 @@ class CaseState:
     suspensions: list[tuple[int, int]] = field(default_factory=list)
     suspended_at: int | None = None
     suspended_by: str | None = None
-    suspended_total: int = 0  # counted seconds inside closed suspensions
+    suspended_total: int = 0  # counted seconds inside closed suspensions of capped kinds
     fees: Decimal = Decimal(0)
     fired: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, step or "") -> at
     revised: dict[tuple[str, str], int] = field(default_factory=dict)  # revocations so far, per level
@@ -50,6 +50,8 @@ class CaseState:
     scheduled: int | None = None  # the due-index entry the driver holds for this case
     last_t: int = 0
     partition: int = -1  # the events-topic partition the case lives on (live pipeline only)
+    suspended_kind: str | None = None  # the open suspension's kind (contract §7.5)
+    uncapped: list[tuple[int, int]] = field(default_factory=list)  # closed suspensions the cap ignores
 
     def set_timers(self, timers: list[Timer]) -> None:
         timers.sort()
@@ -76,6 +78,8 @@ def state_to_json(st: CaseState) -> dict[str, Any]:
         "suspended_at": st.suspended_at,
         "suspended_by": st.suspended_by,
         "suspended_total": st.suspended_total,
+        **({"suspended_kind": st.suspended_kind} if st.suspended_kind is not None else {}),
+        **({"uncapped": [list(s) for s in st.uncapped]} if st.uncapped else {}),
         "fees": str(st.fees),
         "fired": [[k, s, at] for (k, s), at in st.fired.items()],
         "revised": [[k, s, n] for (k, s), n in st.revised.items()],
@@ -106,6 +110,8 @@ def state_from_json(engine: Engine, d: dict[str, Any]) -> CaseState:
         set(d["seen"]),
         last_t=d["last_t"],
         partition=d["partition"],
+        suspended_kind=d.get("suspended_kind"),
+        uncapped=[(s, e) for s, e in d.get("uncapped", ())],
     )
     engine.plan(st)
     return st

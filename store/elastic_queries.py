@@ -43,10 +43,7 @@ class ElasticQueries:
         if q.cursor:
             body["search_after"] = decode_cursor(q.cursor, NEWEST_FIRST)
         res = await self.es.search(index=self.deliveries, **body)
-        hits = res["hits"]["hits"]
-        more = len(hits) > q.limit
-        hits = hits[: q.limit]
-        cursor = encode_cursor(hits[-1]["sort"]) if more and hits else None
+        hits, cursor = _page(res, q.limit)
         return Page([_record(h["_source"]) for h in hits], cursor)
 
     async def get_case(self, case_id: str) -> dict[str, Any] | None:
@@ -91,10 +88,7 @@ class ElasticQueries:
             res = await self.es.search(index=self.records, **body)
         except NotFoundError:  # no record written yet, so no index behind the alias
             return Page([])
-        hits = res["hits"]["hits"]
-        more = len(hits) > q.limit
-        hits = hits[: q.limit]
-        cursor = encode_cursor(hits[-1]["sort"]) if more and hits else None
+        hits, cursor = _page(res, q.limit)
         return Page([_record(h["_source"]) for h in hits], cursor)
 
     async def export_records(self, q: RecordQuery, page: int = 1000) -> AsyncIterator[dict[str, Any]]:
@@ -125,9 +119,7 @@ class ElasticQueries:
         if q.cursor:
             body["search_after"] = decode_cursor(q.cursor, OVERDUE_ORDER)
         res = await self.es.search(index=self.clocks, **body)
-        hits = res["hits"]["hits"]
-        more = len(hits) > q.limit
-        hits = hits[: q.limit]
+        hits, cursor = _page(res, q.limit)
         items = []
         for h in hits:
             s = h["_source"]
@@ -137,7 +129,6 @@ class ElasticQueries:
                  "deadline": format_instant(s["deadline_epoch"]), "limit_seconds": s.get("limit_seconds"),
                  "overdue_seconds": now - s["deadline_epoch"]}
             )  # fmt: skip
-        cursor = encode_cursor(hits[-1]["sort"]) if more and hits else None
         return Page(items, cursor)
 
 
@@ -146,3 +137,11 @@ RECORD_SORT = [{"at_epoch": "desc"}, {"id": "asc"}]
 
 def _record(source: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in source.items() if k != "at_epoch"}
+
+
+def _page(res: Any, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    """A search for ``limit + 1`` hits as a page: its hits, and a cursor when there is more."""
+    hits = res["hits"]["hits"]
+    more = len(hits) > limit
+    hits = hits[:limit]
+    return hits, (encode_cursor(hits[-1]["sort"]) if more and hits else None)

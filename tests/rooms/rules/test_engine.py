@@ -232,17 +232,14 @@ def test_until_is_exclusive_for_events_and_clocks() -> None:
 
 
 def test_case_completion_closes_steps_and_suspensions() -> None:
-    recs, _ = judge(
-        PACK,
-        [
-            submit(),
-            ev("step_started", "09:00:00", step="a"),
-            ev("case_suspended", "09:10:00"),
-            ev("case_completed", "09:20:00"),
-        ],
-        "2026-12-31T00:00:00Z",
-    )
-    assert recs == []
+    history = [submit(), ev("step_started", "09:00:00", step="a"), ev("case_suspended", "09:10:00")]
+    recs, _ = judge(PACK, [*history, ev("case_completed", "09:20:00", outcome="withdrawn")], "2026-12-31T00:00:00Z")
+    assert recs == []  # withdrawn: ended early, legitimately (contract §7.3)
+    # approved (the default), with required step c never started: a skipped-step procedure record
+    recs, _ = judge(PACK, [*history, ev("case_completed", "09:20:00", handler_id="h9")], "2026-12-31T00:00:00Z")
+    assert [(r.kind, r.step, r.to_json()["at"], r.handler_id) for r in recs] == [
+        ("procedure", "c", "2026-11-23T01:20:00Z", "h9")
+    ]
 
 
 def test_case_clock_overdue_counts_working_time_across_days() -> None:

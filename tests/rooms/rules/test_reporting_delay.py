@@ -43,7 +43,7 @@ def test_a_report_later_than_the_item_allows_raises_late_report_when_received() 
 
 
 def test_a_late_report_received_after_until_is_not_raised_yet() -> None:
-    done = {"case_id": "c1", "type": "case_completed", "occurred_at": "2026-03-02T01:30:00Z",
+    done = {"case_id": "c1", "type": "case_completed", "outcome": "withdrawn", "occurred_at": "2026-03-02T01:30:00Z",
             "received_at": "2026-03-05T00:00:00Z"}  # fmt: skip
     assert [r.kind for r in judge(PACK, [SUBMIT, done], "2026-03-04T00:00:00Z")[0]] == []
     assert [r.kind for r in judge(PACK, [SUBMIT, done], "2026-03-06T00:00:00Z")[0]] == ["late_report"]
