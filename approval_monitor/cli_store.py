@@ -52,9 +52,13 @@ def verify() -> None:
     """Recompute the record trail from the store and check it against the anchors on Kafka.
 
     Exit 0: every chain is whole and agrees with every anchor; exit 1 names the first entry that was
-    edited, deleted, inserted or reordered, or a truncated tail.  The report is kept in the store
-    (GET /v1/integrity shows it)."""
+    edited, deleted, inserted or reordered, or a truncated tail; exit 2: the store or Kafka could not be
+    read, so nothing was verified.  The report is kept in the store (GET /v1/integrity shows it)."""
+    from elasticsearch import ApiError, TransportError
+    from kafka.errors import KafkaError
+
     from rules.chain import Anchor
+    from rules.errors import MonitorError
     from store.factory import open_store
     from store.verify import verify_store
     from streams.trail import read_anchors
@@ -62,8 +66,13 @@ def verify() -> None:
     kafka = section(KafkaSettings)
     store = open_store(section(StoreSettings).store())
     anchors: list[Anchor] | None = None
+    unreadable = (MonitorError, ApiError, TransportError, KafkaError, OSError, TimeoutError)
     if kafka.kafka_bootstrap_servers:
-        anchors = read_anchors(kafka.kafka_bootstrap_servers, kafka.topics().anchors)
+        try:
+            anchors = read_anchors(kafka.kafka_bootstrap_servers, kafka.topics().anchors)
+        except unreadable as e:
+            err.print(f"[red]error:[/red] the anchors on Kafka could not be read: {e}; nothing was verified")
+            raise typer.Exit(2) from None
     else:
         err.print("[yellow]warning:[/yellow] no KAFKA_BOOTSTRAP_SERVERS: the chains are checked, not the anchors")
 
@@ -76,7 +85,11 @@ def verify() -> None:
         finally:
             await store.close()
 
-    report = asyncio.run(go())
+    try:
+        report = asyncio.run(go())
+    except unreadable as e:
+        err.print(f"[red]error:[/red] APPROVAL_MONITOR_STORE_URL could not be read: {e}; nothing was verified")
+        raise typer.Exit(2) from None
     last = report["last_anchor"]
     checked = f"{report['anchors_checked']} anchors checked" + (f", the last of {last['at']}" if last else "")
     if report["ok"]:

@@ -31,7 +31,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from elasticsearch import AsyncElasticsearch
+from elasticsearch import AsyncElasticsearch, BadRequestError
 from elasticsearch.helpers import async_bulk
 
 from rules.errors import Unavailable
@@ -91,24 +91,23 @@ class ElasticStore(ElasticQueries, ElasticStats, ElasticTrail):
     async def _ready(self) -> None:
         """Every write waits for the layout: an index a bulk write created on its own would take the
         server's dynamic mapping and a replica a single node can never place."""
-        if self._set_up:
-            return
+        if not self._set_up:
+            await self.setup()
+
+    async def setup(self) -> None:
+        """Creates what is missing; refuses to run on indices of an older layout (see ``elastic_migrate``).
+        One at a time within a process (a sink's setup task and its first write may both ask)."""
         if self._setup_lock is None:
             self._setup_lock = asyncio.Lock()
         async with self._setup_lock:
-            if not self._set_up:
-                await self.setup()
-
-    async def setup(self) -> None:
-        """Creates what is missing; refuses to run on indices of an older layout (see ``elastic_migrate``)."""
-        outdated = await outdated_indices(self)
-        if outdated:
-            raise Unavailable(
-                f"Elasticsearch indices {', '.join(sorted(outdated))} have an older layout (epoch fields mapped as "
-                "dates, which Elasticsearch compares in milliseconds, and no revocation marks): run "
-                "`approval-monitor store migrate` once to copy them into the current layout, then start again"
-            )
-        await self.setup_layout()
+            outdated = await outdated_indices(self)
+            if outdated:
+                raise Unavailable(
+                    f"Elasticsearch indices {', '.join(sorted(outdated))} have an older layout (epoch fields mapped "
+                    "as dates, which Elasticsearch compares in milliseconds, and no revocation marks): run "
+                    "`approval-monitor store migrate` once to copy them into the current layout, then start again"
+                )
+            await self.setup_layout()
 
     async def setup_layout(self) -> None:
         """The current layout's template and indices, beside any older ones (which ``migrate`` retires)."""
@@ -123,9 +122,13 @@ class ElasticStore(ElasticQueries, ElasticStats, ElasticTrail):
         for alias, mapping in self.singles():
             if not await self.es.indices.exists(index=self._index(alias)):
                 aliases: dict[str, Any] = {} if await self.es.indices.exists_alias(name=alias) else {alias: {}}
-                await self.es.indices.create(
-                    index=self._index(alias), settings=self._settings(), mappings=mapping, aliases=aliases
-                )
+                try:
+                    await self.es.indices.create(
+                        index=self._index(alias), settings=self._settings(), mappings=mapping, aliases=aliases
+                    )
+                except BadRequestError as e:  # another process (an API, a second sink) made it meanwhile
+                    if e.error != "resource_already_exists_exception":
+                        raise
         self._set_up = True
 
     def _record_index(self, at: str) -> str:

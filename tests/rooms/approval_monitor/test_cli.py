@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from support import EXAMPLES, SAMPLE_PACK
 from typer.testing import CliRunner
 
@@ -87,3 +88,15 @@ def test_demo_replay_judges_the_bundled_sample(tmp_path: Path) -> None:
     assert "overdue" in res.output
     records = [json.loads(line) for line in (tmp_path / "records.jsonl").read_text().splitlines()]
     assert records and all(r["agency_id"].startswith("city/") for r in records)
+
+
+def test_verify_tells_an_empty_trail_from_an_unreadable_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mp = monkeypatch
+    mp.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    mp.setenv("APPROVAL_MONITOR_STORE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    result = runner.invoke(app, ["verify"])
+    assert result.exit_code == 0 and "trail verified: 0 entries" in result.output, result.output
+    mp.setenv("APPROVAL_MONITOR_STORE_URL", f"sqlite:///{tmp_path / 'no-such-dir' / 'x' / 'm.db'}")
+    (tmp_path / "no-such-dir").write_text("a file where a directory should be")
+    result = runner.invoke(app, ["verify"])
+    assert result.exit_code == 2 and "nothing was verified" in result.output, result.output

@@ -7,6 +7,7 @@ what the sender wrote, is its ``received_at`` (contract §7.8).
 
 from __future__ import annotations
 
+import io
 import time
 from pathlib import Path
 
@@ -15,6 +16,8 @@ import pytest
 from kafka import KafkaProducer
 from support.live import Names, Worker, read_topic, wait_for
 
+from approval_monitor.packs import load_pack
+from approval_monitor.replay_job import replay_file
 from streams.emitter import Emitter
 
 pytestmark = pytest.mark.kafka
@@ -89,6 +92,15 @@ def test_out_of_scope_writes_future_stamps_and_late_reports(kafka_bootstrap: str
         final = [r for r, _, _ in read_topic(kafka_bootstrap, names.records)]
         assert {r["case_id"] for r in final} == {"REG-1"}
         assert [r["event_id"] for r in final if r["kind"] == "late_report"] == ["r1"]
+        # Replay of what the topic holds, each event with the broker's stamp as its received_at, agrees.
+        lines = [orjson.dumps({**e, "received_at": _at(ts / 1000)})
+                 for e, _, ts in read_topic(kafka_bootstrap, names.events) if e["case_id"] == "REG-1"]  # fmt: skip
+        out = io.BytesIO()
+        replay_file(load_pack(rules), io.BytesIO(b"\n".join(lines)), int(time.time()) + 60, out, io.BytesIO())
+        replayed = [orjson.loads(x) for x in out.getvalue().splitlines()]
+        assert [(r["id"], r["at"]) for r in replayed if r["kind"] == "late_report"] == [
+            (r["id"], r["at"]) for r in final if r["kind"] == "late_report"
+        ]
         assert len(read_topic(kafka_bootstrap, names.rejected)) == 3  # FOOD-1's own events were applied
     finally:
         worker.kill()
