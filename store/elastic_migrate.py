@@ -101,13 +101,14 @@ async def migrate(store: ElasticStore) -> dict[str, int]:
         store.deliveries: epochs(("at_epoch", "at")),
         store.clocks: epochs(),  # already plain numbers
     }  # fmt: skip
+    behind = {alias: set(await _indices_behind(store, alias)) for alias in singles}
     for index in sorted(outdated):
         if index in old_records:
             month = index.rsplit("-", 1)[-1]
             done[index] = await _copy(store, index, f"{store._index(store.records)}-{month}", store.records, record)
             continue
         for alias, fix in singles.items():
-            if index in await _indices_behind(store, alias):
+            if index in behind[alias]:
                 done[index] = await _copy(store, index, store._index(alias), alias, fix)
     marks = [{"_index": store._index(store.revoked), "_id": k, "_source": {"revoker": v}} for k, v in revokers.items()]
     if marks:

@@ -114,8 +114,7 @@ class Emitter:
             why = f"the event nests deeper than {MAX_DEPTH} levels; events are flat objects of the contract's fields"
             return Rejection(i, None, None, "too_deep", why, value), value
         got = decode(obj, i, value)
-        outside = isinstance(got, Event) and got.agency_id is not None and not in_subtree(got.agency_id, scope)
-        if outside and isinstance(got, Event):
+        if isinstance(got, Event) and got.agency_id is not None and not in_subtree(got.agency_id, scope):
             why = f"agency {got.agency_id!r} is outside this sender's scope {scope!r}"
             return Rejection(i, got.event_id, got.case_id, "out_of_scope", why, value), value
         return got, value

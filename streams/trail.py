@@ -57,10 +57,10 @@ class Trail:
             out.append({**r, "chain": {"p": p, "n": n + 1, "hash": digest}})
         return out
 
-    async def anchor(self, force: bool = False) -> None:
+    async def anchor(self) -> None:
         """Publish (and log) the heads that moved, at most every ``anchor_seconds``; call after a store write."""
         now = time.time()
-        if self.heads is None or (not force and now - self.last_anchor < self.anchor_seconds):
+        if self.heads is None or now - self.last_anchor < self.anchor_seconds:
             return
         self.last_anchor = now
         for p, (n, digest) in sorted(self.heads.items()):

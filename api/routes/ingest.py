@@ -8,7 +8,6 @@ name and scope, as well as returned.
 """
 
 import asyncio
-from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Request
@@ -59,7 +58,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     responses={400: {"model": ProblemModel}, 413: {"model": ProblemModel}, 503: {"model": ProblemModel}},
     openapi_extra={"requestBody": BODY_SCHEMA},
 )
-async def ingest(who: Ingester, s: Svc, request: Request) -> Annotated[list[Sent], "one result per event"]:
+async def ingest(who: Ingester, s: Svc, request: Request) -> list[Sent]:
     """For agency systems that cannot speak Kafka: each event judged at the door, keyed by case, sent and
     acknowledged; those refused are kept with the reason."""
     body = await read_body(request, s.max_body_bytes)
