@@ -20,10 +20,10 @@ from api import problems
 from api.auth import Keyring
 from api.deps import Services
 from api.problems import ProblemModel, problem
-from api.routes import alerts, ingest, integrity, operations, scorecards, subscriptions, supervision
+from api.routes import alerts, calendars, ingest, integrity, operations, scorecards, subscriptions, supervision
 from store.base import Store
 
-ROUTERS = (operations, supervision, scorecards, alerts, subscriptions, ingest, integrity)
+ROUTERS = (operations, supervision, scorecards, alerts, subscriptions, ingest, integrity, calendars)
 
 
 def create_api(
@@ -37,6 +37,7 @@ def create_api(
     subscriptions: Any = None,
     heartbeat_seconds: float = 15.0,
     max_body_bytes: int = 4 * 1024 * 1024,
+    pack: Any = None,
 ) -> FastAPI:
     app = FastAPI(
         title="approval-monitor",
@@ -46,7 +47,7 @@ def create_api(
         responses={401: {"model": ProblemModel}, 403: {"model": ProblemModel}, 422: {"model": ProblemModel}},
     )
     app.state.services = Services(
-        store, keyring, bands, utc_offset_hours, emitter, feed, subscriptions, heartbeat_seconds, max_body_bytes
+        store, keyring, bands, utc_offset_hours, emitter, feed, subscriptions, heartbeat_seconds, max_body_bytes, pack
     )
     registry = app.state.registry = CollectorRegistry()
     requests = Counter(

@@ -28,6 +28,7 @@ class Services:
     subscriptions: Any = None  # streams.subscriptions.SubscriptionLog; None: subscriptions answer 503
     heartbeat_seconds: float = 15.0
     max_body_bytes: int = 4 * 1024 * 1024  # largest request body the HTTP ingest reads
+    pack: Any = None  # rules.pack.RulePack; None: calendar coverage answers 503
 
 
 def services(request: Request) -> Services:

@@ -102,24 +102,55 @@ def keys_webhook_key() -> None:
 
 
 @rules_app.command("check")
-def rules_check(pack_path: Annotated[Path, typer.Argument(metavar="PACK.yaml")]) -> None:
-    """Validate a rule pack and print what it says."""
+def rules_check(
+    pack_path: Annotated[Path, typer.Argument(metavar="PACK.yaml")],
+    against: Annotated[
+        Path | None, typer.Option("--against", metavar="OLD.yaml", help="Print what changed from this pack.")
+    ] = None,
+) -> None:
+    """Validate a rule pack and print what it says (and, with --against, what it changes)."""
     from approval_monitor.describe import describe_pack
+    from approval_monitor.pack_diff import pack_changes
 
     pack = load_rules(pack_path)
     describe_pack(pack, out)
+    if against is not None:
+        changes = pack_changes(load_rules(against), pack)
+        out.print(f"\n[bold]changes from {against}[/bold]" + ("" if changes else ": none"), highlight=False)
+        for line in changes:
+            out.print(f"  {line}", highlight=False, markup=False)
 
 
 @rules_app.command("cn-holidays")
 def cn_holidays(years: Annotated[list[int], typer.Argument(help="Years, e.g. 2026 2027.")]) -> None:
-    """Print the holidays and make-up workdays of mainland China for a calendar's YAML."""
-    from approval_monitor.holidays import china_holidays
+    """Print the holidays and make-up workdays of mainland China for a calendar's YAML.
 
-    try:
-        holidays, workdays = china_holidays(years)
-    except (NotImplementedError, ValueError) as e:
-        err.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(2) from None
+    Years the State Council has not published yet get a PROVISIONAL list from the national rules
+    (全国年节及纪念日放假办法): the statutory days off on weekdays, without 调休; confirm it against the notice.
+    """
+    from approval_monitor.holidays import china_holidays, provisional_holidays
+
+    official: list[int] = []
+    provisional: list[int] = []
+    holidays, workdays = [], []
+    for year in sorted(set(years)):
+        try:
+            h, w = china_holidays([year])
+        except NotImplementedError:
+            provisional.append(year)
+            continue
+        except ValueError as e:
+            err.print(f"[red]error:[/red] {e}")
+            raise typer.Exit(2) from None
+        official.append(year)
+        holidays += h
+        workdays += w
+    guessed = provisional_holidays(provisional)
+    holidays = sorted(holidays + [d for d, _ in guessed])
+    if provisional:
+        named = ", ".join(f"{d} {n}" for d, n in guessed)
+        print(f"    # PROVISIONAL {', '.join(map(str, provisional))}: from the national holiday rules, without 调休; "
+              f"replace with the State Council's notice when it is published: {named}")  # fmt: skip
     print("    holidays: [" + ", ".join(f'"{d}"' for d in holidays) + "]")
     print("    workdays: [" + ", ".join(f'"{d}"' for d in workdays) + "]")
 

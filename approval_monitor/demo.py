@@ -68,10 +68,12 @@ def demo_topics(topics: Topics) -> Topics:
 def _feed(bootstrap: str, topics: Topics, per_minute: float, stop: threading.Event, console: Console) -> None:
     pack = load_pack(DEMO_PACK)
     start = int(time.time()) + 2
-    # A demo must show overdue alarms within a minute: steps run late often.
+    # A demo must show overdue alarms within a minute: steps run late often; some are sent back (退回) or
+    # extended (延期), so the page shows cycles and extensions too.
     scenario = Scenario(
-        cases=100_000, start=start, per_hour=per_minute * 60, seed=random.randrange(1 << 30), noise=0.01, late=0.4
-    )
+        cases=100_000, start=start, per_hour=per_minute * 60, seed=random.randrange(1 << 30), noise=0.01, late=0.4,
+        rework=0.08, extend=0.25,
+    )  # fmt: skip
     refused = 0
     with Emitter(bootstrap, topics.events) as emitter:
         for line in simulate_lines(pack, scenario):

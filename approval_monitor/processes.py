@@ -77,6 +77,7 @@ def build_api() -> Any:
     """The API on the configured store, with the Kafka parts (ingest, alerts, subscriptions) when Kafka is set."""
     from api.app import create_api
     from api.auth import Keyring
+    from approval_monitor.packs import load_pack
     from store.factory import open_store
     from streams.alerts import RecordFeed
     from streams.emitter import Emitter
@@ -110,6 +111,7 @@ def build_api() -> Any:
         feed=feed,
         subscriptions=subscriptions,
         max_body_bytes=api.api_max_body_bytes,
+        pack=load_pack(CoreSettings().rules),  # calendar coverage for the page
     )
 
 

@@ -10,6 +10,7 @@ bounded by the chunk and by open cases — a 10 GB file is never held whole.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import heapq
 import marshal
@@ -71,9 +72,25 @@ def _spill(events: list[Event], directory: str, index: int) -> str:
     return path
 
 
+# Every field of an event, in declaration order: a field added to Event is spilled without a change here.
+_FIELDS = tuple(f.name for f in dataclasses.fields(Event))
+_DECIMALS = frozenset(i for i, name in enumerate(_FIELDS) if name in ("fee", "extend_hours"))
+
+
 def _as_tuple(e: Event) -> tuple[object, ...]:
-    return (e.t, e.seq, e.type, e.event_id, e.case_id, e.step, e.item_code, e.agency_id, e.handler_id,
-            None if e.fee is None else str(e.fee), e.reason, e.raw, e.received)  # fmt: skip
+    values = [getattr(e, name) for name in _FIELDS]
+    for i in _DECIMALS:
+        if values[i] is not None:
+            values[i] = str(values[i])
+    return tuple(values)
+
+
+def _from_tuple(values: tuple[object, ...] | list[object]) -> Event:
+    fields = list(values)
+    for i in _DECIMALS:
+        if fields[i] is not None:
+            fields[i] = Decimal(str(fields[i]))
+    return Event(*fields)  # type: ignore[arg-type]
 
 
 def _read_run(f: BinaryIO) -> Iterator[Event]:
@@ -82,22 +99,8 @@ def _read_run(f: BinaryIO) -> Iterator[Event]:
             batch = marshal.load(f)  # noqa: S302 - our own temporary file
         except EOFError:
             return
-        for t, seq, typ, eid, cid, step, item, agency, handler, fee, reason, raw, received in batch:
-            yield Event(
-                t,
-                seq,
-                typ,
-                eid,
-                cid,
-                step,
-                item,
-                agency,
-                handler,
-                None if fee is None else Decimal(fee),
-                reason,
-                raw,
-                received,
-            )
+        for values in batch:
+            yield _from_tuple(values)
 
 
 class _Progress:

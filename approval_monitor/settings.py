@@ -22,7 +22,7 @@ from api.auth import ApiKey
 from store.factory import StoreConfig
 from streams.config import Kafka, Pipeline, Topics, Webhooks
 
-SAMPLE_PACK = Path(rules.__file__).resolve().parent / "packs" / "cn-gov-2026.yaml"
+SAMPLE_PACK = Path(rules.__file__).resolve().parent / "packs" / "cn-gov.yaml"
 DEMO_PACK = Path(rules.__file__).resolve().parent / "packs" / "demo-minutes.yaml"
 _T = Topics()
 
@@ -74,6 +74,11 @@ class KafkaSettings(Section):
         description="`max.message.bytes` of the rejected topic and the worker's largest produce request; keep it "
         "at least 4/3 of the events topic's limit plus 8 KiB so every message Kafka accepted is kept whole.",
     )
+    sender_timestamps: bool = Field(
+        False,
+        description="Take each event's received_at from its producer's Kafka timestamp instead of the broker's: "
+        "only while a trusted bridge backfills archived reports with the instants they first arrived.",
+    )
     session_timeout_seconds: float = Field(
         10.0, ge=6, description="How long a silent worker keeps its partitions before the others take them over."
     )
@@ -90,6 +95,7 @@ class KafkaSettings(Section):
             dead_letter=self.dead_letter_topic,
             partitions=self.partitions,
             rejected_max_bytes=self.rejected_max_bytes,
+            sender_timestamps=self.sender_timestamps,
         )
 
     @staticmethod
@@ -106,6 +112,7 @@ class KafkaSettings(Section):
             "APPROVAL_MONITOR_DEAD_LETTER_TOPIC": topics.dead_letter,
             "APPROVAL_MONITOR_PARTITIONS": str(topics.partitions),
             "APPROVAL_MONITOR_REJECTED_MAX_BYTES": str(topics.rejected_max_bytes),
+            "APPROVAL_MONITOR_SENDER_TIMESTAMPS": str(topics.sender_timestamps).lower(),
         }
 
     def kafka(self, bootstrap: str | None = None) -> Kafka:

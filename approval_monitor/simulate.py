@@ -52,6 +52,8 @@ class Scenario:
     fee: float = 0.15
     abandon: float = 0.05
     case_prefix: str = "C"
+    rework: float = 0.0  # share of completed steps sent back and done again (退回, contract §7.4)
+    extend: float = 0.0  # share of late steps that get an extension before their limit (延期, §7.6)
 
 
 class _Clock:
@@ -62,6 +64,14 @@ class _Clock:
 
     def plus(self, t: int, seconds: int) -> int:
         return self.cal.after(t, max(0, seconds))
+
+
+_WORKDAY = 7 * 3600  # a day limit's nominal length, for drawing durations
+
+
+def _nominal(limit: int | None, days: int | None) -> int:
+    """A limit in seconds for drawing durations; a day limit counts a working day as seven hours."""
+    return limit if limit is not None else (days or 1) * _WORKDAY
 
 
 def _zone(item: Item) -> ZoneInfo | None:
@@ -82,7 +92,7 @@ def _stamp(t: int, zone: ZoneInfo | None, rnd: random.Random) -> str:
 
 
 def _case_events(
-    item: Item, case_id: str, t0: int, sc: Scenario, rnd: random.Random
+    item: Item, case_id: str, t0: int, sc: Scenario, rnd: random.Random, kinds: tuple[str, ...] = ()
 ) -> list[tuple[int, dict[str, Any]]]:
     clock = _Clock(item.calendar)
     agency = rnd.choice(_AGENCIES.get(item.code, (f"city/dept-{zlib.crc32(item.code.encode()) % 7}/office",)))
@@ -118,7 +128,7 @@ def _case_events(
             start, handler = early.pop(step.name)
             start = max(start, t)
         else:
-            start = clock.plus(t, rnd.randrange(0, max(1, step.limit // 10)))
+            start = clock.plus(t, rnd.randrange(0, max(1, _nominal(step.limit, step.limit_days) // 10)))
             handler = rnd.choice(handlers)
             ev(start, "step_started", step=step.name, handler_id=handler)
         if rnd.random() < sc.disorder and i + 1 < len(item.steps):
@@ -126,22 +136,38 @@ def _case_events(
             nxt = item.steps[i + 1]
             early[nxt.name] = (start, handler)
             ev(start, "step_started", step=nxt.name, handler_id=handler)
-        factor = rnd.uniform(1.02, 1.8) if rnd.random() < sc.late else rnd.uniform(0.1, 0.95)
-        duration = max(1, int(step.limit * factor))
+        nominal = _nominal(step.limit, step.limit_days)
+        late = rnd.random() < sc.late
+        factor = rnd.uniform(1.02, 1.8) if late else rnd.uniform(0.1, 0.95)
+        duration = max(1, int(nominal * factor))
         t = start
+        if late and sc.extend and item.max_extensions and rnd.random() < sc.extend:
+            # Approved before the limit runs out, by the official's superior (行政许可法 §42).
+            extension = {"extend_days": 1 + rnd.randrange(3)} if step.limit_days else {"extend_hours": nominal / 3600}
+            ev(clock.plus(t, nominal // 2), "limit_extended", step=step.name, handler_id=rnd.choice(handlers),
+               reason="情况复杂，经负责人批准延长", **extension)  # fmt: skip
         if not suspended_once and rnd.random() < sc.suspend:
             suspended_once = True
             first = rnd.randrange(0, duration)
             at = clock.plus(t, first)
             allowance = item.max_suspension or 7 * 3600
             wait = int(allowance * rnd.uniform(0.1, 1.4))
-            ev(at, "case_suspended", reason="材料补正 (documents requested from the applicant)", handler_id=handler)
+            kind = {"kind": rnd.choice(kinds)} if kinds else {}  # typed suspensions (§7.5) when the pack has them
+            ev(at, "case_suspended", reason="材料补正 (documents requested from the applicant)", handler_id=handler,
+               **kind)  # fmt: skip
             resumed = clock.plus(at, wait)
             ev(resumed, "case_resumed", handler_id=handler)
             t, duration = resumed, duration - first
         end = clock.plus(t, duration)
         ev(end, "step_completed", step=step.name, handler_id=handler)
         t = end
+        if sc.rework and rnd.random() < sc.rework:
+            # Sent back (退回): the step is done again, a new cycle with its full limit.
+            again = clock.plus(t, rnd.randrange(600, 3600))
+            redo = max(1, int(nominal * rnd.uniform(0.2, 0.9)))
+            ev(again, "step_started", step=step.name, handler_id=handler, reason="退回补正后重新审查")
+            t = clock.plus(again, redo)
+            ev(t, "step_completed", step=step.name, handler_id=handler)
     ev(clock.plus(t, rnd.randrange(0, 1800)), "case_completed", handler_id=rnd.choice(handlers))
     return out
 
@@ -206,10 +232,12 @@ def simulate_lines(pack: RulePack, sc: Scenario) -> Iterator[bytes]:
                     yield dl
                     emitted += 1
 
+    kinds = tuple(sorted(pack.suspension_kinds))
     for n in range(sc.cases):
         item = items[rnd.randrange(len(items))]
+        item = pack.item_at(item.code, submit) or item  # the version in force at submission (§7.7)
         case_id = f"{sc.case_prefix}{n + 1:07d}"
-        for t, obj in _case_events(item, case_id, submit, sc, rnd):
+        for t, obj in _case_events(item, case_id, submit, sc, rnd, kinds):
             tick += 1
             heapq.heappush(heap, (t, tick, obj, item.code))
         submit = arrivals.plus(submit, max(1, int(rnd.expovariate(1 / mean_gap))))

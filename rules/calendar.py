@@ -76,8 +76,16 @@ class BusinessCalendar:
         weekdays: Iterable[int] = (0, 1, 2, 3, 4),
         holidays: Iterable[date] = (),
         workdays: Iterable[date] = (),
+        covered_year: int | None = None,
+        provisional: frozenset[int] = frozenset(),
     ) -> None:
         self.zone = ZoneInfo(timezone)
+        # The last year whose holidays are listed (None: not declared), and the years listed only provisionally.
+        self.covered_year = covered_year
+        self.provisional = provisional
+        self.covered_end: int | None = None  # the first instant after the last covered day, local midnight
+        if covered_year is not None:
+            self.covered_end = int(datetime(covered_year + 1, 1, 1, tzinfo=self.zone).timestamp())
         self.timezone = timezone
         self.windows = tuple(sorted(windows))
         self.weekdays = frozenset(weekdays)

@@ -17,20 +17,22 @@ from __future__ import annotations
 import bisect
 from typing import Any
 
+from rules.clocks import extend, start_clock
 from rules.events import (
     CASE_COMPLETED,
     CASE_RESUMED,
     CASE_SUBMITTED,
     CASE_SUSPENDED,
     FEE_CHARGED,
+    LIMIT_EXTENDED,
     STEP_COMPLETED,
     STEP_STARTED,
     Event,
     Rejection,
 )
+from rules.firing import Firing
 from rules.pack import RulePack
-from rules.planning import Planner
-from rules.records import LATE_REPORT, REVOCATION, Record, record_id
+from rules.records import LATE_REPORT, Record, record_id
 from rules.state import CaseState, StepClock, Timer, state_from_json, state_to_json
 from rules.timeutil import format_instant
 
@@ -39,7 +41,7 @@ __all__ = ["CaseState", "Engine", "Output", "StepClock", "Timer", "state_from_js
 Output = Record | Rejection
 
 
-class Engine(Planner):
+class Engine(Firing):
     """Applies events to case states under one rule pack; holds no state of its own."""
 
     def __init__(self, pack: RulePack) -> None:
@@ -56,10 +58,11 @@ class Engine(Planner):
         handler: str | None,
         extra: str = "",
         detail: dict[str, Any] | None = None,
+        cycle: int = 1,
     ) -> Record:
         assert st.item is not None
         return Record(
-            record_id(st.case_id, kind, step, at, extra),
+            record_id(st.case_id, kind, step, at, extra if cycle == 1 else f"{extra}c{cycle}"),
             kind,
             st.case_id,
             step,
@@ -69,6 +72,7 @@ class Engine(Planner):
             handler,
             self.points[kind],
             detail=detail,
+            cycle=cycle,
         )
 
     # -- events ---------------------------------------------------------------
@@ -101,10 +105,12 @@ class Engine(Planner):
         delay = ev.received - ev.t
         if delay <= item.max_report_delay:
             return
-        step = ev.step if ev.type in (STEP_STARTED, STEP_COMPLETED) else None
+        step = ev.step if ev.type in (STEP_STARTED, STEP_COMPLETED, LIMIT_EXTENDED) else None
+        clock = None if step is None else st.steps.get(step)
         detail = {"event_id": ev.event_id, "event_type": ev.type, "occurred_at": format_instant(ev.t),
                   "reporting_delay_seconds": delay, "max_report_delay_seconds": item.max_report_delay}  # fmt: skip
-        out.append(self._record(st, LATE_REPORT, step, ev.received, ev.handler_id, extra=ev.event_id, detail=detail))
+        out.append(self._record(st, LATE_REPORT, step, ev.received, ev.handler_id, extra=ev.event_id, detail=detail,
+                                cycle=1 if clock is None else clock.cycle))  # fmt: skip
 
     def _change(self, st: CaseState, ev: Event, out: list[Output]) -> tuple[str, str] | None:
         typ, t = ev.type, ev.t
@@ -116,15 +122,13 @@ class Engine(Planner):
                     f"case {st.case_id!r} was already submitted at {format_instant(st.submitted)}",
                 )
             assert ev.item_code is not None and ev.agency_id is not None
-            item = self.pack.items.get(ev.item_code)
+            item = self.pack.item_at(ev.item_code, t)
             if item is None:
-                return (
-                    "unknown_item",
-                    f"`item_code` {ev.item_code!r} is not in rule pack {self.pack.source};"
-                    " add the item to the pack or fix the code",
-                )
+                return "unknown_item", self._no_item(ev.item_code, t)
             st.item, st.agency_id, st.submitted, st.handler = item, ev.agency_id, t, ev.handler_id
-            if item.limit is not None:
+            if item.limit_days is not None:
+                st.case_clock = start_clock(item, item.limit_days, t, ev.handler_id)
+            if item.has_case_clock:
                 st.set_timers(self._case_timers(st))
             return None
         if item is None:
@@ -139,20 +143,27 @@ class Engine(Planner):
                 return "unknown_step", f"`step` {ev.step!r} is not a step of item {item.code!r} ({names})"
             clock = st.steps.get(ev.step)
             if typ == STEP_STARTED:
+                cycle = 1
                 if clock is not None:
-                    return (
-                        "step_already_started",
-                        f"step {ev.step!r} was already started at {format_instant(clock.start)}",
-                    )
-                clock = st.steps[ev.step] = StepClock(t, ev.handler_id)
+                    if clock.end is None:
+                        return (
+                            "step_already_started",
+                            f"step {ev.step!r} (cycle {clock.cycle}) was started at {format_instant(clock.start)} "
+                            "and is still running; complete it before starting it again",
+                        )
+                    st.past.setdefault(ev.step, []).append(clock)  # rework (退回): a new cycle (§7.4)
+                    cycle = clock.cycle + 1
+                if spec.limit_days is None and cycle == 1:
+                    clock = st.steps[ev.step] = StepClock(t, ev.handler_id)  # the common case, kept fast
+                else:
+                    clock = st.steps[ev.step] = start_clock(item, spec.limit_days, t, ev.handler_id, cycle)
                 st.set_timers(st.timers + self._step_timers(st, ev.step, clock, fresh=True))
                 steps = st.steps
                 for prior in spec.required_before:
                     done = steps.get(prior)
                     if done is None or done.end is None:
-                        out.append(
-                            self._record(st, "procedure", ev.step, t, ev.handler_id, detail={"missing_step": prior})
-                        )
+                        out.append(self._record(st, "procedure", ev.step, t, ev.handler_id,
+                                                detail={"missing_step": prior}, cycle=cycle))  # fmt: skip
                         break
                 return None
             if clock is None:
@@ -172,6 +183,11 @@ class Engine(Planner):
             if any(x[2] == name for x in st.timers):
                 st.set_timers([x for x in st.timers if x[2] != name])
             return None
+        if typ == LIMIT_EXTENDED:
+            problem = extend(st, ev)
+            if problem is None:
+                self.plan(st)
+            return problem
         if typ == CASE_SUSPENDED:
             if st.suspended_at is not None:
                 return "already_suspended", f"case {st.case_id!r} is suspended since {format_instant(st.suspended_at)}"
@@ -232,6 +248,19 @@ class Engine(Planner):
             return None
         raise AssertionError(f"unhandled event type {typ}")  # decode() admits no other
 
+    def _no_item(self, code: str, t: int) -> str:
+        versions = self.pack.versions.get(code)
+        if not versions:
+            return (
+                f"`item_code` {code!r} is not in rule pack {self.pack.source}; add the item to the pack or fix the code"
+            )
+        first = versions[0].effective_from
+        assert first is not None  # a version without effective_from is in force from the beginning
+        return (
+            f"no version of item {code!r} is in force at {format_instant(t)}: the first takes effect "
+            f"{format_instant(first)} (rule pack {self.pack.source}); add a version for earlier cases or fix the time"
+        )
+
     def _close_suspension(self, st: CaseState, t: int) -> None:
         assert st.item is not None and st.suspended_at is not None
         s = st.suspended_at
@@ -241,78 +270,3 @@ class Engine(Planner):
         else:
             bisect.insort(st.uncapped, (s, t))
         st.suspended_at, st.suspended_kind = None, None
-
-    def _revise(self, st: CaseState, ev: Event, out: list[Output]) -> None:
-        """A late event changed the past: revoke raised records its facts disprove, then re-plan.
-
-        A revoked record's level may lie elsewhere now; the re-plan schedules it
-        there, and it is raised again with a new id (the instant is part of the id).
-        Each revocation names the event that caused it and, when known, how late it was reported.
-        """
-        assert st.item is not None
-        t = ev.t
-        cause: dict[str, Any] = {"caused_by": ev.event_id}
-        if ev.received is not None:
-            cause["reporting_delay_seconds"] = ev.received - t
-        for (kind, step), at in sorted(st.fired.items(), key=lambda kv: kv[1]):
-            if at < t or self._level_now(st, kind, step) == at:
-                continue
-            del st.fired[kind, step]
-            old = self._clock_record_id(st, kind, step, at)
-            st.revised[kind, step] = st.revised.get((kind, step), 0) + 1
-            out.append(
-                Record(
-                    record_id(st.case_id, REVOCATION, step or None, t, old),
-                    REVOCATION,
-                    st.case_id,
-                    step or None,
-                    t,
-                    st.item.code,
-                    st.agency_id,
-                    None,
-                    0,
-                    detail={"revokes": old, "revoked_kind": kind, "revoked_at": format_instant(at), **cause},
-                )
-            )
-        self.plan(st)
-
-    @staticmethod
-    def _clock_record_id(st: CaseState, kind: str, step: str, at: int) -> str:
-        """A re-raise after a revocation gets a new id even at the same instant."""
-        n = st.revised.get((kind, step), 0) if st.revised else 0
-        return record_id(st.case_id, kind, step or None, at, f"r{n}" if n else "")
-
-    def fire(self, st: CaseState, before: int) -> list[Record]:
-        """Raise the case's records whose instants lie strictly before ``before``."""
-        out: list[Record] = []
-        timers = st.timers
-        item = st.item
-        assert item is not None or not timers
-        points, case_id = self.points, st.case_id
-        while timers and timers[0][0] < before:
-            at, kind, name = timers.pop(0)
-            assert item is not None
-            if name:
-                st.fired[kind, name] = at
-                clock = st.steps[name]
-                spec = item.step_index[name]
-                n = spec.reminder if kind == "reminder" else spec.warning if kind == "warning" else spec.limit
-                rec = Record(
-                    self._clock_record_id(st, kind, name, at), kind, case_id, name, at, item.code, st.agency_id,
-                    clock.handler, points[kind], clock.start, n, spec.limit,
-                )  # fmt: skip
-            elif kind == "case_overdue":
-                st.fired[kind, ""] = at
-                rec = Record(
-                    self._clock_record_id(st, kind, "", at), kind, case_id, None, at, item.code, st.agency_id,
-                    st.handler, points[kind], st.submitted, item.limit, item.limit,
-                )  # fmt: skip
-            else:  # suspension
-                st.fired[kind, ""] = at
-                rec = Record(
-                    self._clock_record_id(st, kind, "", at), kind, case_id, None, at, item.code, st.agency_id,
-                    st.suspended_by, points[kind], st.suspended_at, item.max_suspension, item.max_suspension,
-                )  # fmt: skip
-            out.append(rec)
-        st.next_due = timers[0][0] if timers else None
-        return out

@@ -26,6 +26,7 @@ CASE_SUSPENDED = "case_suspended"
 CASE_RESUMED = "case_resumed"
 FEE_CHARGED = "fee_charged"
 CASE_COMPLETED = "case_completed"
+LIMIT_EXTENDED = "limit_extended"
 
 EVENT_TYPES = (
     CASE_SUBMITTED,
@@ -35,6 +36,7 @@ EVENT_TYPES = (
     CASE_RESUMED,
     FEE_CHARGED,
     CASE_COMPLETED,
+    LIMIT_EXTENDED,
 )
 _EXTRA_REQUIRED: dict[str, tuple[str, ...]] = {
     CASE_SUBMITTED: ("item_code", "agency_id"),
@@ -65,6 +67,8 @@ class Event:
     received: int | None = None  # when the report reached the monitor (contract §7.8)
     outcome: str | None = None  # case_completed: approved (default), refused or withdrawn (contract §7.3)
     suspension_kind: str | None = None  # case_suspended: a kind the pack declares (contract §7.5)
+    extend_days: int | None = None  # limit_extended (contract §7.6): for a day clock
+    extend_hours: Decimal | None = None  # limit_extended: for an hour clock
 
 
 @dataclass(slots=True)
@@ -169,7 +173,7 @@ def decode(obj: Any, seq: int, raw: bytes | None = None) -> Event | Rejection:
     except TimestampError as e:
         return Rejection(seq, event_id, case_id, "bad_timestamp", f"`occurred_at` {e}", raw)
     ev = Event(t, seq, etype, event_id, case_id, raw=raw)
-    if obj.get("received_at") is not None:
+    if "received_at" in obj:
         try:
             ev.received = parse_instant(obj["received_at"])
         except TimestampError as e:
@@ -223,17 +227,50 @@ def decode(obj: Any, seq: int, raw: bytes | None = None) -> Event | Rejection:
     reason = obj.get("reason")
     if isinstance(reason, str):
         ev.reason = reason
-    if etype == CASE_COMPLETED and obj.get("outcome") is not None:
+    if etype == CASE_COMPLETED and "outcome" in obj:
         outcome = obj["outcome"]
         if outcome not in OUTCOMES:
             return Rejection(seq, event_id, case_id, "bad_outcome",
                              f"`outcome` {outcome!r} is not one of {', '.join(OUTCOMES)}; leave it out for approved",
                              raw)  # fmt: skip
         ev.outcome = outcome
-    if etype == CASE_SUSPENDED and obj.get("kind") is not None:
+    if etype == CASE_SUSPENDED and "kind" in obj:
         kind = obj["kind"]
+        if kind is None:
+            reason = "`kind` is null; name a suspension kind of the rule pack, or leave the field out"
+            return Rejection(seq, event_id, case_id, "bad_kind", reason, raw)
         ev.suspension_kind = kind if isinstance(kind, str) else orjson.dumps(kind).decode()
+    if etype == LIMIT_EXTENDED:
+        problem = _extension(obj, ev)
+        if problem is not None:
+            return Rejection(seq, event_id, case_id, "bad_extension", problem, raw)
     return ev
+
+
+def _extension(obj: dict[str, Any], ev: Event) -> str | None:
+    """The line-alone checks of a limit_extended (contract §7.9); the clock's checks come when it applies."""
+    if "step" in obj:
+        step = obj["step"]
+        if not isinstance(step, str) or not step:
+            return f"`step` must be a non-empty string naming the step whose limit is extended, got {step!r}; " \
+                "leave it out to extend the case's limit"  # fmt: skip
+        ev.step = step
+    has_days, has_hours = "extend_days" in obj, "extend_hours" in obj
+    if has_days == has_hours:
+        which = "both" if has_days else "neither"
+        return f"{which} of `extend_days` and `extend_hours` given; give extend_days (whole working or natural days) " \
+            "for a limit in days, or extend_hours for a limit in hours"  # fmt: skip
+    if has_days:
+        days = obj["extend_days"]
+        if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+            return f"`extend_days` must be a whole number of at least 1, such as 5, got {days!r}"
+        ev.extend_days = days
+        return None
+    hours = obj["extend_hours"]
+    if isinstance(hours, bool) or not isinstance(hours, int | float) or not math.isfinite(hours) or hours <= 0:
+        return f"`extend_hours` must be a positive number such as 8 or 0.5, got {hours!r}"
+    ev.extend_hours = Decimal(hours) if isinstance(hours, int) else Decimal(repr(hours))
+    return None
 
 
 def future_stamped(ev: Event, tolerance: int) -> Rejection | None:

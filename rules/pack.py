@@ -12,6 +12,7 @@ Numbers are exact: YAML floats are read as ``Decimal`` from their text, so
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from rules.pack_spec import (
     level_seconds,
 )
 from rules.records import PENALTY_KINDS
+from rules.timeutil import TimestampError, parse_instant
 
 
 class PackError(BadInput):
@@ -49,12 +51,13 @@ class PackError(BadInput):
 class Step:
     name: str
     index: int
-    limit: int
+    limit: int | None  # counted seconds of an hour limit; None for a day limit, computed per clock (§7.1)
     reminder: int | None
     warning: int | None
     optional: bool
     levels: tuple[tuple[int, str], ...] = ()  # (counted seconds, kind), ascending
     required_before: tuple[str, ...] = ()  # earlier steps that are not optional
+    limit_days: int | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -71,11 +74,20 @@ class Item:
     reminder_at: Decimal | None = None
     warning_at: Decimal | None = None
     max_report_delay: int | None = None  # seconds between occurred_at and received_at before late_report
+    limit_days: int | None = None  # the case clock's limit in days (contract §7.1)
+    natural_days: bool = False  # day_count: natural
+    max_extensions: int = 1  # per clock (contract §7.6)
+    effective_from: int | None = None  # in force from this instant (contract §7.7); None: from the beginning
+    version: str = ""  # what the version judges, hashed: a case binds it for its whole life
+
+    @property
+    def has_case_clock(self) -> bool:
+        return self.limit is not None or self.limit_days is not None
 
 
 @dataclass(slots=True)
 class RulePack:
-    items: dict[str, Item]
+    items: dict[str, Item]  # per code, its newest version
     calendars: dict[str, BusinessCalendar]
     points: dict[str, int | float]
     source: str = "<memory>"
@@ -84,49 +96,108 @@ class RulePack:
     digest: str = ""
     spec: RulePackSpec | None = field(default=None, repr=False)
     notes: list[str] = field(default_factory=list)  # legal but probably unintended
+    versions: dict[str, tuple[Item, ...]] = field(default_factory=dict)  # per code, by effective_from
+
+    def item_at(self, code: str, t: int) -> Item | None:
+        """The version of ``code`` in force at ``t``: the latest effective_from at or before it (§7.7)."""
+        found = None
+        for item in self.versions.get(code, ()):
+            if item.effective_from is not None and item.effective_from > t:
+                break
+            found = item
+        return found
+
+    def bound(self, code: str, version: str) -> Item | None:
+        """The version a running case bound at its submission, if this pack still has it."""
+        return next((i for i in self.versions.get(code, ()) if i.version == version), None)
 
 
 def _points_value(p: Decimal) -> int | float:
     return int(p) if p == p.to_integral_value() else float(p)
 
 
-def compile_pack(spec: RulePackSpec, source: str = "<memory>", digest: str = "") -> RulePack:
-    calendars = {name: c.build() for name, c in spec.calendars.items()}
-    items: dict[str, Item] = {}
-    for it in spec.items:
-        steps = []
-        for i, st in enumerate(it.steps):
-            limit = hours_to_seconds(st.limit_hours)
+def _version_hash(item: Item) -> str:
+    """What judges a case under this version, as compiled (seconds, exact fractions), not as written: the display
+    name, the calendar's contents and the YAML's spelling of a number (7 or 7.0) are not part of it."""
+
+    def d(x: Decimal | None) -> str | None:
+        return None if x is None else str(x.normalize())
+
+    steps = [(s.name, s.limit, s.limit_days, s.optional, s.required_before) for s in item.steps]
+    judged = (item.code, item.calendar_name, item.limit, item.limit_days, item.natural_days, d(item.fee_limit),
+              item.max_suspension, d(item.reminder_at), d(item.warning_at), item.max_report_delay,
+              item.max_extensions, item.effective_from, steps)  # fmt: skip
+    return hashlib.sha256(repr(judged).encode()).hexdigest()[:16]
+
+
+def _compile_item(it: ItemSpec, calendars: dict[str, BusinessCalendar]) -> Item:
+    steps = []
+    for i, st in enumerate(it.steps):
+        limit = None if st.limit_hours is None else hours_to_seconds(st.limit_hours)
+        reminder = warning = None
+        levels: tuple[tuple[int, str], ...] = ()
+        if limit is not None:
             reminder = None if it.reminder_at is None else level_seconds(it.reminder_at, limit)
             warning = None if it.warning_at is None else level_seconds(it.warning_at, limit)
-            levels = sorted(
-                (n, kind)
-                for kind, n in (("reminder", reminder), ("warning", warning), ("overdue", limit))
-                if n is not None
+            levels = tuple(
+                sorted(
+                    (n, kind)
+                    for kind, n in (("reminder", reminder), ("warning", warning), ("overdue", limit))
+                    if n is not None
+                )
             )
-            required = tuple(s.name for s in it.steps[:i] if not s.optional) if st.after is None else tuple(st.after)
-            steps.append(Step(st.name, i, limit, reminder, warning, st.optional, tuple(levels), required))
-        items[it.code] = Item(
-            code=it.code,
-            name=it.name,
-            calendar_name=it.calendar,
-            calendar=ALWAYS if it.calendar is None else calendars[it.calendar],
-            limit=None if it.limit_hours is None else hours_to_seconds(it.limit_hours),
-            fee_limit=it.fee_yuan,
-            max_suspension=None if it.max_suspension_hours is None else hours_to_seconds(it.max_suspension_hours),
-            steps=tuple(steps),
-            step_index={s.name: s for s in steps},
-            reminder_at=it.reminder_at,
-            warning_at=it.warning_at,
-            max_report_delay=None if it.max_report_delay_hours is None else hours_to_seconds(it.max_report_delay_hours),
-        )
-    notes = [
-        f"item {it.code}: reminder_at {it.reminder_at} comes after warning_at {it.warning_at}"
-        for it in spec.items
-        if it.reminder_at is not None and it.warning_at is not None and it.reminder_at > it.warning_at
-    ]
+        required = tuple(s.name for s in it.steps[:i] if not s.optional) if st.after is None else tuple(st.after)
+        steps.append(Step(st.name, i, limit, reminder, warning, st.optional, levels, required, st.limit_days))
+    item = Item(
+        code=it.code,
+        name=it.name,
+        calendar_name=it.calendar,
+        calendar=ALWAYS if it.calendar is None else calendars[it.calendar],
+        limit=None if it.limit_hours is None else hours_to_seconds(it.limit_hours),
+        fee_limit=it.fee_yuan,
+        max_suspension=None if it.max_suspension_hours is None else hours_to_seconds(it.max_suspension_hours),
+        steps=tuple(steps),
+        step_index={s.name: s for s in steps},
+        reminder_at=it.reminder_at,
+        warning_at=it.warning_at,
+        max_report_delay=None if it.max_report_delay_hours is None else hours_to_seconds(it.max_report_delay_hours),
+        limit_days=it.limit_days,
+        natural_days=it.day_count == "natural",
+        max_extensions=it.max_extensions,
+        effective_from=it.starts,
+    )
+    return dataclasses.replace(item, version=_version_hash(item))
+
+
+def _notes(spec: RulePackSpec) -> list[str]:
+    notes = []
+    for it in spec.items:
+        if it.reminder_at is not None and it.warning_at is not None and it.reminder_at > it.warning_at:
+            notes.append(f"item {it.code}: reminder_at {it.reminder_at} comes after warning_at {it.warning_at}")
+        for st in it.steps:
+            longer = (
+                it.limit_hours is not None and st.limit_hours is not None and st.limit_hours > it.limit_hours
+            ) or (it.limit_days is not None and st.limit_days is not None and st.limit_days > it.limit_days)
+            if longer:
+                notes.append(
+                    f"item {it.code}: step {st.name}'s limit is longer than the case's; shorten the step or "
+                    "lengthen the case limit, or the step can never be the one that is late"
+                )
+    return notes
+
+
+def compile_pack(spec: RulePackSpec, source: str = "<memory>", digest: str = "") -> RulePack:
+    calendars = {name: c.build() for name, c in spec.calendars.items()}
+    versions: dict[str, list[Item]] = {}
+    for it in spec.items:
+        versions.setdefault(it.code, []).append(_compile_item(it, calendars))
+    ordered = {
+        code: tuple(sorted(vs, key=lambda i: -(2**62) if i.effective_from is None else i.effective_from))
+        for code, vs in versions.items()
+    }
+    items = {code: vs[-1] for code, vs in ordered.items()}
     points = {k: _points_value(spec.penalties.get(k, Decimal(0))) for k in PENALTY_KINDS}  # type: ignore[call-overload]
-    pack = RulePack(items, calendars, points, source, digest=digest, spec=spec, notes=notes)
+    pack = RulePack(items, calendars, points, source, digest=digest, spec=spec, notes=_notes(spec), versions=ordered)
     pack.future_tolerance = spec.future_tolerance_seconds
     pack.suspension_kinds = {name: k.capped for name, k in spec.suspension_kinds.items()}
     return pack
@@ -176,6 +247,14 @@ def _describe(err: Any) -> str:
     return f"{where}: {msg}{shown}" + (f"; {fix}" if fix and fix not in msg else "")
 
 
+def _instant_or_none(v: Any) -> int | bool | None:
+    """The instant of an effective_from; False when it cannot be read (a field error says so)."""
+    try:
+        return None if v is None else parse_instant(v)
+    except TimestampError:
+        return False
+
+
 def _cross_checks(raw: Any) -> list[str]:
     """References and uniqueness, checked on the raw data so they are reported beside field errors."""
     problems: list[str] = []
@@ -193,17 +272,20 @@ def _cross_checks(raw: Any) -> list[str]:
     items = raw.get("items")
     if not isinstance(items, list):
         return problems
-    seen_codes: dict[str, int] = {}
+    seen_codes: dict[tuple[str, int | None], int] = {}
     for i, it in enumerate(items):
         if not isinstance(it, dict):
             continue
-        code = it.get("code")
-        if isinstance(code, str):
-            if code in seen_codes:
+        code, starts = it.get("code"), _instant_or_none(it.get("effective_from"))
+        if isinstance(code, str) and starts is not False:
+            key = (code, None if starts is True else starts)
+            if key in seen_codes:
+                when = "without effective_from" if key[1] is None else f"with effective_from {it['effective_from']}"
                 problems.append(
-                    f"items[{i}].code: {code!r} is already used by items[{seen_codes[code]}]; codes must be unique"
+                    f"items[{i}]: {code!r} {when} repeats items[{seen_codes[key]}]; give each version of an item "
+                    "its own effective_from, and at most one version none (contract §7.7)"
                 )
-            seen_codes.setdefault(code, i)
+            seen_codes.setdefault(key, i)
         cal = it.get("calendar")
         if cal is not None and cal not in cal_names:
             known = ", ".join(sorted(cal_names)) or "none are defined"

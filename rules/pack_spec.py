@@ -13,9 +13,10 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from rules.calendar import BusinessCalendar
+from rules.timeutil import TimestampError, parse_instant
 
 Kind = Literal["reminder", "warning", "overdue", "case_overdue", "procedure", "fee", "suspension", "late_report"]
 WEEKDAY_NAMES = {
@@ -65,6 +66,14 @@ ExactLoader.add_constructor("tag:yaml.org,2002:float", _decimal_constructor)
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_absent(cls, data: object) -> object:
+        """In a rule pack a key set to null counts as absent (contract §7.9)."""
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v is not None}
+        return data
+
 
 def _parse_window(text: str) -> tuple[int, int]:
     m = _WINDOW.match(text.strip()) if isinstance(text, str) else None
@@ -85,6 +94,27 @@ class CalendarSpec(_Strict):
     weekdays: list[str] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
     holidays: list[date] = Field(default_factory=list)
     workdays: list[date] = Field(default_factory=list)
+    covers: list[int] | None = None  # the years whose holidays and make-up days are listed
+    provisional: list[int] = Field(default_factory=list)  # covered years listed from the rules, not the notice
+
+    @model_validator(mode="after")
+    def _coverage(self) -> CalendarSpec:
+        if self.covers is not None:
+            if not self.covers:
+                raise ValueError("`covers` is empty; list the years whose holidays are given, e.g. [2026, 2027]")
+            years = set(self.covers)
+            outside = sorted(
+                {d.year for d in (*self.holidays, *self.workdays) if d.year not in years}
+                | (set(self.provisional) - years)
+            )
+            if outside:
+                raise ValueError(
+                    f"holidays, workdays or provisional years in {outside} lie outside `covers` {sorted(years)}; "
+                    "add those years to covers, or remove the dates"
+                )
+        elif self.provisional:
+            raise ValueError("`provisional` needs `covers`: list the years the calendar covers")
+        return self
 
     @field_validator("timezone")
     @classmethod
@@ -119,6 +149,8 @@ class CalendarSpec(_Strict):
             [WEEKDAY_NAMES[d.lower()] for d in self.weekdays],
             self.holidays,
             self.workdays,
+            None if self.covers is None else max(self.covers),
+            frozenset(self.provisional),
         )
 
 
@@ -130,13 +162,43 @@ def _positive_hours(v: Decimal) -> Decimal:
     return v
 
 
+def _whole(v: object, least: int) -> int:
+    """A whole number of at least ``least``: 3 or 3.0, never true, "3" or 3.5."""
+    if isinstance(v, bool) or not isinstance(v, int | Decimal) or (isinstance(v, Decimal) and not v.is_finite()):
+        raise ValueError(f"must be a whole number of at least {least}, e.g. {max(least, 1) + 1}")
+    if v != int(v) or int(v) < least:
+        raise ValueError(f"must be a whole number of at least {least}, e.g. {max(least, 1) + 1}")
+    return int(v)
+
+
+def _one_limit(where: str, hours: Decimal | None, days: int | None) -> None:
+    if hours is not None and days is not None:
+        raise ValueError(f"{where} gives both limit_hours and limit_days; keep the one the law states")
+
+
 class StepSpec(_Strict):
     name: str = Field(min_length=1)
-    limit_hours: Decimal
+    limit_hours: Decimal | None = None
+    limit_days: int | None = None  # contract §7.1: counted as the law counts days
     optional: bool = False
     after: list[str] | None = None  # contract §7.2: prerequisites; None: every earlier non-optional step
 
-    _limit = field_validator("limit_hours")(_positive_hours)
+    @field_validator("limit_hours")
+    @classmethod
+    def _hours(cls, v: Decimal | None) -> Decimal | None:
+        return None if v is None else _positive_hours(v)
+
+    @field_validator("limit_days", mode="before")
+    @classmethod
+    def _days(cls, v: object) -> int:
+        return _whole(v, 1)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> StepSpec:
+        _one_limit("the step", self.limit_hours, self.limit_days)
+        if self.limit_hours is None and self.limit_days is None:
+            raise ValueError("the step has no limit; give limit_hours (e.g. 8) or limit_days (e.g. 5)")
+        return self
 
 
 class ItemSpec(_Strict):
@@ -144,6 +206,10 @@ class ItemSpec(_Strict):
     name: str | None = None
     calendar: str | None = None
     limit_hours: Decimal | None = None
+    limit_days: int | None = None  # contract §7.1
+    day_count: Literal["working", "natural"] = "working"
+    max_extensions: int = 1  # contract §7.6: per clock
+    effective_from: str | None = None  # contract §7.7: RFC 3339 with offset, quoted
     reminder_at: Decimal | None = None
     warning_at: Decimal | None = None
     fee_yuan: Decimal | None = None
@@ -155,6 +221,39 @@ class ItemSpec(_Strict):
     @classmethod
     def _case_limit(cls, v: Decimal | None) -> Decimal | None:
         return None if v is None else _positive_hours(v)
+
+    @field_validator("limit_days", mode="before")
+    @classmethod
+    def _case_days(cls, v: object) -> int:
+        return _whole(v, 1)
+
+    @field_validator("max_extensions", mode="before")
+    @classmethod
+    def _extensions(cls, v: object) -> int:
+        return _whole(v, 0)
+
+    @field_validator("effective_from", mode="before")
+    @classmethod
+    def _from(cls, v: object) -> str:
+        if not isinstance(v, str):
+            raise ValueError("must be an RFC 3339 instant written as a quoted string, e.g. '2027-01-01T00:00:00+08:00'")
+        try:
+            parse_instant(v)
+        except TimestampError as e:
+            raise ValueError(f"{e}; write it quoted, e.g. '2027-01-01T00:00:00+08:00'") from None
+        return v
+
+    @model_validator(mode="after")
+    def _days_need_a_calendar(self) -> ItemSpec:
+        _one_limit("the item", self.limit_hours, self.limit_days)
+        uses_days = self.limit_days is not None or any(s.limit_days is not None for s in self.steps)
+        if uses_days and self.calendar is None:
+            raise ValueError("limits in days need a calendar: name one under `calendar` (contract §7.1)")
+        return self
+
+    @property
+    def starts(self) -> int | None:
+        return None if self.effective_from is None else parse_instant(self.effective_from)
 
     @field_validator("reminder_at", "warning_at")
     @classmethod

@@ -8,7 +8,8 @@ working seconds of the item's calendar outside the case's suspensions.
 from __future__ import annotations
 
 from rules.calendar import Calendar
-from rules.pack import RulePack
+from rules.pack import Item, RulePack
+from rules.pack_spec import level_seconds
 from rules.state import CaseState, StepClock, Timer
 
 
@@ -48,6 +49,83 @@ def level_instants(
     return out
 
 
+def counted(cal: Calendar, start: int, end: int, suspensions: list[tuple[int, int]], open_since: int | None) -> int:
+    """A clock's counted seconds in ``[start, end)``: working time outside the case's suspensions."""
+    total = cal.work(start, end)
+    spans = list(suspensions)
+    if open_since is not None:
+        spans.append((open_since, end))
+    for s, e in spans:
+        lo, hi = max(s, start), min(e, end)
+        if lo < hi:
+            total -= cal.work(lo, hi)
+    return total
+
+
+def level_of(item: Item, kind: str, limit: int) -> int | None:
+    """Counted seconds at which ``kind`` is judged on a clock with ``limit``; None if the item has no such level."""
+    if kind == "reminder":
+        return None if item.reminder_at is None else level_seconds(item.reminder_at, limit)
+    if kind == "warning":
+        return None if item.warning_at is None else level_seconds(item.warning_at, limit)
+    return limit
+
+
+STEP_LEVELS = ("reminder", "warning", "overdue")
+
+
+def extended_level(st: CaseState, clock: StepClock, kind: str) -> tuple[int, int, int] | None:
+    """``(at, level, limit)`` of a level of a clock with its own limits (day limit or extensions, §7.1, §7.6).
+
+    With limits ``L0, L1, …`` in force from the start and from each
+    extension ``e1 ≤ e2 ≤ …``, the level is raised at its instant under
+    the first ``L_j`` whose instant comes before ``e_{j+1}`` (the last
+    ``L_j`` has no bound); ``None``: not reachable while an open suspension lasts.
+    """
+    item = st.item
+    assert item is not None and clock.limits is not None
+    limits = clock.limits
+    last = len(limits) - 1
+    for j, (_, limit) in enumerate(limits):
+        n = level_of(item, kind, limit)
+        if n is None:
+            return None
+        (at,) = level_instants(item.calendar, clock.start, [n], st.suspensions, st.suspended_at)
+        if j == last:
+            return None if at is None else (at, n, limit)
+        if at is not None and at < limits[j + 1][0]:
+            return at, n, limit
+    return None  # pragma: no cover - the loop returns at the last limit
+
+
+def clock_level(st: CaseState, kind: str, step: str, cycle: int = 1) -> tuple[int, int, int, StepClock] | None:
+    """Where a clock's level lies on the facts known now: ``(at, level, limit, clock)``, ignoring its end."""
+    item = st.item
+    assert item is not None
+    if kind == "case_overdue":
+        clock = st.case_clock or StepClock(st.submitted, st.handler, st.completed)
+        if clock.limits is None:
+            if item.limit is None:
+                return None
+            (at,) = level_instants(item.calendar, st.submitted, [item.limit], st.suspensions, st.suspended_at)
+            return None if at is None else (at, item.limit, item.limit, clock)
+    else:
+        found = st.clock(step, cycle)
+        if found is None:
+            return None
+        clock = found
+        if clock.limits is None:
+            spec = item.step_index[step]
+            assert spec.limit is not None
+            n = spec.reminder if kind == "reminder" else spec.warning if kind == "warning" else spec.limit
+            if n is None:
+                return None
+            (at,) = level_instants(item.calendar, clock.start, [n], st.suspensions, st.suspended_at)
+            return None if at is None else (at, n, spec.limit, clock)
+    got = extended_level(st, clock, kind)
+    return None if got is None else (*got, clock)
+
+
 class Planner:
     """The timer half of the engine (``rules.engine.Engine`` applies events and fires what is due)."""
 
@@ -60,19 +138,32 @@ class Planner:
     def _case_timers(self, st: CaseState) -> list[Timer]:
         item = st.item
         assert item is not None
-        if item.limit is None or ("case_overdue", "") in st.fired:
+        if not item.has_case_clock or ("case_overdue", "", 1) in st.fired:
             return []
-        (at,) = level_instants(item.calendar, st.submitted, [item.limit], st.suspensions, st.suspended_at)
-        return [] if at is None else [(at, "case_overdue", "")]
+        if st.case_clock is None:  # an hour limit never extended: the common case, kept fast
+            assert item.limit is not None
+            (at,) = level_instants(item.calendar, st.submitted, [item.limit], st.suspensions, st.suspended_at)
+            return [] if at is None else [(at, "case_overdue", "")]
+        lv = clock_level(st, "case_overdue", "")
+        return [] if lv is None else [(lv[0], "case_overdue", "")]
 
     def _step_timers(self, st: CaseState, name: str, clock: StepClock, fresh: bool = False) -> list[Timer]:
         """``fresh``: the step has just started, so none of its levels can have fired."""
         item = st.item
         assert item is not None
+        cycle = clock.cycle
+        if clock.limits is not None:
+            out: list[Timer] = []
+            for kind in STEP_LEVELS:
+                if fresh or (kind, name, cycle) not in st.fired:
+                    lv = extended_level(st, clock, kind)
+                    if lv is not None:
+                        out.append((lv[0], kind, name))
+            return out
         levels = item.step_index[name].levels
         if not fresh and st.fired:
             fired = st.fired
-            levels = tuple(lv for lv in levels if (lv[1], name) not in fired)
+            levels = tuple(lv for lv in levels if (lv[1], name, cycle) not in fired)
             if not levels:
                 return []
         if not st.suspensions and st.suspended_at is None:
@@ -84,7 +175,7 @@ class Planner:
     def _suspension_timer(self, st: CaseState) -> list[Timer]:
         item = st.item
         assert item is not None and st.suspended_at is not None
-        if item.max_suspension is None or ("suspension", "") in st.fired or not self.capped(st.suspended_kind):
+        if item.max_suspension is None or ("suspension", "", 1) in st.fired or not self.capped(st.suspended_kind):
             return []
         need = item.max_suspension + 1 - st.suspended_total
         # The first second beyond the allowance starts one second before the
@@ -105,35 +196,33 @@ class Planner:
             timers.extend(self._suspension_timer(st))
         st.set_timers(timers)
 
-    def _level_now(self, st: CaseState, kind: str, step: str) -> int | None:
+    def _level_now(self, st: CaseState, kind: str, step: str, cycle: int) -> int | None:
         """Where the level of an already raised record lies on the facts known now; None if never reached."""
         item = st.item
         assert item is not None
-        cal, susp, open_since = item.calendar, st.suspensions, st.suspended_at
         if kind == "suspension":
-            if item.max_suspension is None:
-                return None
-            need = item.max_suspension + 1
-            capped = [x for x in susp if x not in st.uncapped] if st.uncapped else list(susp)
-            spans: list[tuple[int, int | None]] = list(capped)
-            if open_since is not None and self.capped(st.suspended_kind):
-                spans.append((open_since, None))
-            for s, e in spans:
-                w = cal.work(s, e) if e is not None else need
-                if w >= need:
-                    at = cal.after(s, need) - 1
-                    return at if e is None or at < e else None
-                need -= w
+            return self._suspension_now(st)
+        lv = clock_level(st, kind, step, cycle)
+        if lv is None:
             return None
-        if kind == "case_overdue":
-            start, end, n = st.submitted, st.completed, item.limit
-        else:
-            clock = st.steps.get(step)
-            if clock is None:
-                return None
-            spec = item.step_index[step]
-            start, end = clock.start, clock.end
-            n = spec.reminder if kind == "reminder" else spec.warning if kind == "warning" else spec.limit
-        assert n is not None
-        (level,) = level_instants(cal, start, [n], susp, open_since)
-        return None if level is None or (end is not None and end <= level) else level
+        at, _, _, clock = lv
+        end = st.completed if kind == "case_overdue" else clock.end
+        return None if end is not None and end <= at else at
+
+    def _suspension_now(self, st: CaseState) -> int | None:
+        item = st.item
+        assert item is not None
+        if item.max_suspension is None:
+            return None
+        cal, need = item.calendar, item.max_suspension + 1
+        capped = [x for x in st.suspensions if x not in st.uncapped] if st.uncapped else list(st.suspensions)
+        spans: list[tuple[int, int | None]] = list(capped)
+        if st.suspended_at is not None and self.capped(st.suspended_kind):
+            spans.append((st.suspended_at, None))
+        for s, e in spans:
+            w = cal.work(s, e) if e is not None else need
+            if w >= need:
+                at = cal.after(s, need) - 1
+                return at if e is None or at < e else None
+            need -= w
+        return None

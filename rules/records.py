@@ -45,6 +45,7 @@ class Record:
     level_seconds: int | None = None  # counted seconds at which it was judged
     limit_seconds: int | None = None
     detail: dict[str, Any] | None = None
+    cycle: int = 1  # the step's cycle (contract §7.4); written only from 2 on
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -62,6 +63,8 @@ class Record:
             out["started_at"] = format_instant(self.started_at)
             out["level_seconds"] = self.level_seconds
             out["limit_seconds"] = self.limit_seconds
+        if self.cycle != 1:
+            out["cycle"] = self.cycle
         if self.detail:
             out.update(self.detail)
         return out

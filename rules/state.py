@@ -11,19 +11,52 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from rules.errors import BadInput
 from rules.pack import Item
 
 if TYPE_CHECKING:
     from rules.engine import Engine
 
-Timer = tuple[int, str, str]  # (at, kind, step or "")
+Timer = tuple[int, str, str]  # (at, kind, step or ""): always the step's running (latest) cycle
+Key = tuple[str, str, int]  # (kind, step or "", cycle): one level of one clock
+
+
+class UnknownVersion(BadInput):
+    """A running case bound an item version the rule pack no longer has (contract §7.7)."""
+
+    def __init__(self, case_id: str, code: str, version: str) -> None:
+        self.case_id, self.code, self.version = case_id, code, version
+        super().__init__(f"case {case_id!r} was submitted under item {code!r} version {version}, not in the pack")
 
 
 @dataclass(slots=True)
 class StepClock:
+    """One run of a clock: a step's cycle, or (as ``CaseState.case_clock``) the case's own limit.
+
+    ``limits`` is the limit in force from the start and from each extension
+    (contract §7.6), ``[(from, counted seconds), …]``; ``None`` means the
+    step's hour limit, never extended — the common case, kept small.
+    """
+
     start: int
     handler: str | None
     end: int | None = None
+    cycle: int = 1
+    limits: list[tuple[int, int]] | None = None
+    last_day: int | None = None  # day clocks: the local day whose close of business is the deadline
+
+    def to_json(self) -> list[Any]:
+        out: list[Any] = [self.start, self.handler, self.end]
+        if self.cycle != 1 or self.limits is not None:
+            out += [self.cycle, None if self.limits is None else [list(x) for x in self.limits], self.last_day]
+        return out
+
+    @classmethod
+    def from_json(cls, v: list[Any]) -> StepClock:
+        if len(v) == 3:
+            return cls(v[0], v[1], v[2])
+        limits = None if v[4] is None else [(a, n) for a, n in v[4]]
+        return cls(v[0], v[1], v[2], v[3], limits, v[5])
 
 
 @dataclass(slots=True)
@@ -42,8 +75,8 @@ class CaseState:
     suspended_by: str | None = None
     suspended_total: int = 0  # counted seconds inside closed suspensions of capped kinds
     fees: Decimal = Decimal(0)
-    fired: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, step or "") -> at
-    revised: dict[tuple[str, str], int] = field(default_factory=dict)  # revocations so far, per level
+    fired: dict[Key, int] = field(default_factory=dict)  # level -> at
+    revised: dict[Key, int] = field(default_factory=dict)  # revocations so far, per level
     seen: set[str] = field(default_factory=set)
     timers: list[Timer] = field(default_factory=list)  # sorted; step "" for case-level clocks
     next_due: int | None = None
@@ -52,6 +85,15 @@ class CaseState:
     partition: int = -1  # the events-topic partition the case lives on (live pipeline only)
     suspended_kind: str | None = None  # the open suspension's kind (contract §7.5)
     uncapped: list[tuple[int, int]] = field(default_factory=list)  # closed suspensions the cap ignores
+    case_clock: StepClock | None = None  # the case limit's clock, when the item has one (days or extended)
+    past: dict[str, list[StepClock]] = field(default_factory=dict)  # earlier cycles of reworked steps (§7.4)
+
+    def clock(self, step: str, cycle: int) -> StepClock | None:
+        """A step's given cycle, running or past."""
+        latest = self.steps.get(step)
+        if latest is None or latest.cycle == cycle:
+            return latest
+        return next((c for c in self.past.get(step, ()) if c.cycle == cycle), None)
 
     def set_timers(self, timers: list[Timer]) -> None:
         timers.sort()
@@ -69,11 +111,14 @@ def state_to_json(st: CaseState) -> dict[str, Any]:
     return {
         "case_id": st.case_id,
         "item": None if st.item is None else st.item.code,
+        **({"version": st.item.version} if st.item is not None else {}),
         "agency_id": st.agency_id,
         "submitted": st.submitted,
         "handler": st.handler,
         "completed": st.completed,
-        "steps": {name: [c.start, c.handler, c.end] for name, c in st.steps.items()},
+        "steps": {name: c.to_json() for name, c in st.steps.items()},
+        **({"past": {n: [c.to_json() for c in cs] for n, cs in st.past.items()}} if st.past else {}),
+        **({"case_clock": st.case_clock.to_json()} if st.case_clock is not None else {}),
         "suspensions": [list(s) for s in st.suspensions],
         "suspended_at": st.suspended_at,
         "suspended_by": st.suspended_by,
@@ -81,17 +126,33 @@ def state_to_json(st: CaseState) -> dict[str, Any]:
         **({"suspended_kind": st.suspended_kind} if st.suspended_kind is not None else {}),
         **({"uncapped": [list(s) for s in st.uncapped]} if st.uncapped else {}),
         "fees": str(st.fees),
-        "fired": [[k, s, at] for (k, s), at in st.fired.items()],
-        "revised": [[k, s, n] for (k, s), n in st.revised.items()],
+        "fired": [[k, s, at] if c == 1 else [k, s, at, c] for (k, s, c), at in st.fired.items()],
+        "revised": [[k, s, n] if c == 1 else [k, s, n, c] for (k, s, c), n in st.revised.items()],
         "seen": sorted(st.seen),
         "last_t": st.last_t,
         "partition": st.partition,
     }
 
 
+def _bound_item(engine: Engine, d: dict[str, Any]) -> Item | None:
+    """The item version the case bound at submission; a state from before versions binds the one then in force."""
+    code = d["item"]
+    if code is None:
+        return None
+    version = d.get("version")
+    item = engine.pack.item_at(code, d["submitted"]) if version is None else engine.pack.bound(code, version)
+    if item is None:
+        raise UnknownVersion(d["case_id"], code, version or "(any)")
+    return item
+
+
+def _key(v: list[Any]) -> tuple[Key, int]:
+    return (v[0], v[1], v[3] if len(v) > 3 else 1), v[2]
+
+
 def state_from_json(engine: Engine, d: dict[str, Any]) -> CaseState:
-    """Rebuild a case and re-plan its timers under the engine's (possibly newer) rule pack."""
-    item = None if d["item"] is None else engine.pack.items.get(d["item"])
+    """Rebuild a case under the version of its item it bound, and re-plan its timers."""
+    item = _bound_item(engine, d)
     st = CaseState(
         d["case_id"],
         item,
@@ -99,19 +160,21 @@ def state_from_json(engine: Engine, d: dict[str, Any]) -> CaseState:
         d["submitted"],
         d["handler"],
         d["completed"],
-        {name: StepClock(s, h, e) for name, (s, h, e) in d["steps"].items()},
+        {name: StepClock.from_json(c) for name, c in d["steps"].items()},
         [(s, e) for s, e in d["suspensions"]],
         d["suspended_at"],
         d["suspended_by"],
         d["suspended_total"],
         Decimal(d["fees"]),
-        {(k, s): at for k, s, at in d["fired"]},
-        {(k, s): n for k, s, n in d.get("revised", [])},
+        dict(_key(v) for v in d["fired"]),
+        dict(_key(v) for v in d.get("revised", [])),
         set(d["seen"]),
         last_t=d["last_t"],
         partition=d["partition"],
         suspended_kind=d.get("suspended_kind"),
         uncapped=[(s, e) for s, e in d.get("uncapped", ())],
+        case_clock=None if "case_clock" not in d else StepClock.from_json(d["case_clock"]),
+        past={n: [StepClock.from_json(c) for c in cs] for n, cs in d.get("past", {}).items()},
     )
     engine.plan(st)
     return st

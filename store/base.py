@@ -49,6 +49,7 @@ class OverdueQuery:
     handler_id: str | None = None
     limit: int = 100
     cursor: str | None = None
+    due_from: int | None = None  # only clocks whose deadline is at or after this (e.g. past a calendar's cover)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +163,8 @@ class Store(Protocol):
         ...
 
     async def overdue(self, query: OverdueQuery, now: int) -> Page:
-        """Open steps and cases whose deadline lies before ``now``, longest overdue first."""
+        """Open steps and cases whose deadline lies before ``now`` (and at or after ``query.due_from``), longest
+        overdue first."""
         ...
 
     async def scorecard(self, by: str, period: Period) -> list[dict[str, Any]]:

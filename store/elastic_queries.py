@@ -103,7 +103,8 @@ class ElasticQueries:
             yield _record(hit["_source"])
 
     async def overdue(self, q: OverdueQuery, now: int) -> Page:
-        filters: list[dict[str, Any]] = [{"term": {"open": True}}, {"range": {"deadline_epoch": {"lt": now}}}]
+        due: dict[str, int] = {"lt": now} if q.due_from is None else {"lt": now, "gte": q.due_from}
+        filters: list[dict[str, Any]] = [{"term": {"open": True}}, {"range": {"deadline_epoch": due}}]
         if q.kinds:
             filters.append({"terms": {"kind": list(q.kinds)}})
         if q.agency:

@@ -119,6 +119,9 @@ class SqliteQueries:
             if value is not None:
                 filters.append(f"{column} = ?")
                 fargs.append(value)
+        if q.due_from is not None:
+            filters.append("deadline >= ?")
+            fargs.append(q.due_from)
         tail = "".join(f" AND {f}" for f in filters)
         after, cargs = "", []
         if q.cursor:

@@ -39,18 +39,21 @@ import faust
 import orjson
 from faust.types import TP
 
+from rules.coverage import warnings as coverage_warnings
 from rules.engine import Engine
 from rules.pack import RulePack
 from streams.config import Kafka, Pipeline, Topics
 from streams.faust_app import RAW, new_app
-from streams.judging import Judge, JudgeConfig
+from streams.judging import Judge, JudgeConfig, VersionsDropped
 from streams.metrics import PipelineMetrics
 from streams.offsets import start_uncommitted_at_earliest
 from streams.positions import Positions
+from streams.recovery_watch import watch_recovery
 
 log = logging.getLogger("approval_monitor.worker")
 
 EXIT_NOT_DURABLE = 70  # EX_SOFTWARE: the batch was not made durable; a restart judges it again
+EXIT_CONFIG = 78  # EX_CONFIG: the rule pack lacks versions running cases bound
 
 
 def create_app(
@@ -58,6 +61,9 @@ def create_app(
 ) -> faust.App:
     """The worker's Faust app, wired to ``pack``; start it with ``faust.Worker``."""
     metrics = metrics or PipelineMetrics()
+    metrics.watch_calendars(pack)
+    for warning in coverage_warnings(pack, int(time.time())):
+        log.warning("%s", warning, extra={"rules": pack.source})
     app = new_app(
         topics.app_id,
         kafka,
@@ -73,6 +79,7 @@ def create_app(
         "positions", default=None, partitions=topics.partitions, key_type=bytes, value_type=bytes
     )
     start_uncommitted_at_earliest(app, [topics.events, topics.ticks])
+    watch_recovery(app)
     positions = Positions(topics.events, kafka.bootstrap, topics.app_id, topics.rejected_max_bytes)
     judge = Judge(
         app,
@@ -112,7 +119,10 @@ def create_app(
         """Recovery is complete: positions, catch-up targets and due-indexes of the partitions now owned."""
         active = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topics.events}
         async with lock:
-            n = await judge.recovered(active)
+            try:
+                n = await judge.recovered(active)
+            except VersionsDropped as e:
+                _refuse(e)
         # Outside the lock, and bounded: a commit waits for any rebalance that has begun, and that
         # rebalance's revocation waits for the lock.
         await resume_at_positions()
@@ -173,6 +183,13 @@ def create_app(
         await positions.close()
 
     return app
+
+
+def _refuse(e: VersionsDropped) -> NoReturn:
+    """Running cases would be judged by rules they were not submitted under: refuse the pack, never re-time them."""
+    log.critical("%s", e, extra={"cases": [c.case_id for c in e.cases[:1000]]})
+    logging.shutdown()
+    os._exit(EXIT_CONFIG)
 
 
 def _stop(e: BaseException) -> NoReturn:

@@ -91,12 +91,8 @@ class Batch:
             )
             return
         self.outputs.extend((o, msg) for o in outputs)
-        if st.item is None:
-            # An unknown case keeps nothing, not even the event id: if an ordering accident caused
-            # it, the event must be judged again when it comes back after its submission.
-            if key in self.states:
-                self.states[key] = (p, None)
-            return
+        # An unknown case is kept too (closed, forgotten after the retention like a completed one): its
+        # events' ids are used up, so a copy resent later is skipped as replay skips it (contract §1).
         st.partition = p
         self.states[key] = (p, st)
         self.applied.setdefault(key, []).append(got)

@@ -25,6 +25,9 @@ class Topics:
     partitions: int = 8
     # ``max.message.bytes`` of the rejected topic, and so the largest message the worker produces.
     rejected_max_bytes: int = 2_097_152
+    # The events topic keeps its producers' timestamps as received_at instead of the broker's: only for a
+    # trusted bridge that backfills an archive of reports with the instants they originally arrived.
+    sender_timestamps: bool = False
 
     @property
     def cases_changelog(self) -> str:

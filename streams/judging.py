@@ -21,12 +21,28 @@ from typing import Any
 import orjson
 
 from rules.engine import CaseState, Engine, state_from_json
+from rules.errors import BadInput
+from rules.state import UnknownVersion
 from streams.batch import Batch
 from streams.metrics import PipelineMetrics
 from streams.positions import GAP, SKIP, Positions
 from streams.timers import Timers
 
 log = logging.getLogger("approval_monitor.worker")
+
+
+class VersionsDropped(BadInput):
+    """The rule pack lacks item versions that running cases bound (contract §7.7): never re-time them silently."""
+
+    def __init__(self, source: str, cases: list[UnknownVersion]) -> None:
+        self.cases = cases
+        shown = ", ".join(f"{e.case_id} ({e.code} {e.version})" for e in cases[:20])
+        more = f" and {len(cases) - 20} more" if len(cases) > 20 else ""
+        super().__init__(
+            f"rule pack {source} no longer has the item versions {len(cases)} running case(s) were submitted under: "
+            f"{shown}{more}. Keep those versions in the pack (add the new one with a later effective_from) until "
+            "their cases close; `approval-monitor rules check NEW --against OLD` shows what changed"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,14 +197,21 @@ class Judge:
                 nxt = first
             self.positions.assign(p, nxt, end)
         n = 0
+        unbound: list[UnknownVersion] = []
         for stored_state in list(self.cases.data.values()):
             data = orjson.loads(stored_state)
             if data["partition"] in active:
-                st = state_from_json(self.engine, data)
+                try:
+                    st = state_from_json(self.engine, data)
+                except UnknownVersion as e:
+                    unbound.append(e)
+                    continue
                 at = self.wake_at(st)
                 if at is not None:
                     self.timers.set(st.partition, st.case_id, at)
                     n += 1
+        if unbound:
+            raise VersionsDropped(self.engine.pack.source, unbound)
         self.timers.changed.set()
         return n
 

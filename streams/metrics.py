@@ -6,12 +6,17 @@ process); the API keeps its own at ``/metrics``.
 
 from __future__ import annotations
 
+import functools
+import time
 from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from rules.coverage import coverage
+from rules.pack import RulePack
 
 LATENESS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 
@@ -34,7 +39,17 @@ class ConsumerLag(Collector):
         yield family
 
 
+def _days_left(pack: RulePack, name: str) -> float:
+    return next(float(c.days_left or 0) for c in coverage(pack, int(time.time())) if c.calendar == name)
+
+
 class PipelineMetrics:
+    def watch_calendars(self, pack: RulePack) -> None:
+        """Each calendar's days of holiday lists left, computed when scraped (rules.coverage)."""
+        for c in coverage(pack, int(time.time())):
+            if c.last_day is not None:
+                self.calendar_days_left.labels(c.calendar).set_function(functools.partial(_days_left, pack, c.calendar))
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
@@ -48,6 +63,12 @@ class PipelineMetrics:
             registry=r,
         )
         self.open_timers = Gauge("approval_open_timers", "Cases with a pending wake-up on this worker", registry=r)
+        self.calendar_days_left = Gauge(
+            "approval_calendar_days_left",
+            "Days until the last day a calendar of the rule pack lists holidays for (negative once past; alert at 60)",
+            ["calendar"],
+            registry=r,
+        )
         self.catching_up = Gauge(
             "approval_partitions_catching_up",
             "Events partitions read back up to their end offset at assignment; their timers wait until then",

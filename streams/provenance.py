@@ -7,7 +7,10 @@ worker, which knows each case's agency, refuses an event outside the scope it ca
 
 The events topic is created with ``message.timestamp.type=LogAppendTime``: the broker, not
 the sender, stamps each message as it is appended, and that instant is the event's
-``received_at`` (contract §7.8), whatever the sender wrote in the event.
+``received_at`` (contract §7.8), whatever the sender wrote in the event.  An operator who
+backfills an archive through a trusted bridge may keep the producer's timestamps instead
+(``APPROVAL_MONITOR_SENDER_TIMESTAMPS``): the bridge then stamps each message with the
+instant the report originally arrived, and nobody else may write to that topic.
 """
 
 from __future__ import annotations
@@ -18,6 +21,12 @@ from typing import Any
 SCOPE_HEADER = "am-scope"
 SENDER_HEADER = "am-sender"
 EVENTS_TOPIC_CONFIG = {"message.timestamp.type": "LogAppendTime"}
+BACKFILL_TOPIC_CONFIG = {"message.timestamp.type": "CreateTime"}
+
+
+def events_topic_config(sender_timestamps: bool) -> dict[str, str]:
+    """The broker's stamp, unless the operator runs a trusted bridge that backfills original receipt instants."""
+    return BACKFILL_TOPIC_CONFIG if sender_timestamps else EVENTS_TOPIC_CONFIG
 
 
 def headers_for(scope: str | None, sender: str | None) -> list[tuple[str, bytes]]:

@@ -26,6 +26,7 @@ import orjson
 
 from rules.engine import Engine, state_from_json
 from rules.pack import RulePack
+from rules.state import UnknownVersion
 from rules.views import case_document
 from store.base import Store
 from streams.config import Kafka, Pipeline, Topics
@@ -37,6 +38,16 @@ from streams.trail import Trail
 
 log = logging.getLogger("approval_monitor.sink")
 STORE_RETRY = RetryPolicy(backoff=0.2, cap=30.0)
+
+
+def _document(engine: Engine, value: bytes, now: int) -> dict[str, Any] | None:
+    """A case's document; none while the sink's rule pack lacks the version the case bound (the worker refuses
+    such a pack, naming the cases; the sink goes on indexing records)."""
+    try:
+        return case_document(state_from_json(engine, orjson.loads(value)), now)
+    except UnknownVersion as e:
+        log.error("no case document: %s", e, extra={"case_id": e.case_id, "item_code": e.code})
+        return None
 
 
 def create_sink_app(
@@ -98,11 +109,7 @@ def create_sink_app(
             else:
                 states[msg.key] = msg.value
         now = int(time.time())
-        latest = [
-            doc
-            for value in states.values()
-            if (doc := case_document(state_from_json(engine, orjson.loads(value)), now)) is not None
-        ]
+        latest = [doc for value in states.values() if (doc := _document(engine, value, now)) is not None]
         if records:
             linked: list[list[dict[str, Any]]] = []
 

@@ -20,7 +20,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from rules.errors import BadInput, Unavailable
 from streams.config import Kafka, Topics
-from streams.provenance import EVENTS_TOPIC_CONFIG
+from streams.provenance import events_topic_config
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def ensure_topics(topics: Topics, kafka: Kafka, timeout: float = 30.0) -> None:
             # Every rejection fits: the input kept whole, or its head, size and hash (streams.rejections).
             topics.rejected: {"max.message.bytes": str(topics.rejected_max_bytes)},
             # The broker stamps each event as it arrives: its received_at (streams.provenance).
-            topics.events: EVENTS_TOPIC_CONFIG,
+            topics.events: events_topic_config(topics.sender_timestamps),
             # Evidence that the store's trail was whole up to each head: never deleted, never compacted.
             topics.anchors: {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"},
         }
@@ -80,7 +80,7 @@ def ensure_topics(topics: Topics, kafka: Kafka, timeout: float = 30.0) -> None:
         if topics.rejected in existing:
             _set_configs(admin, topics.rejected, {"max.message.bytes": str(topics.rejected_max_bytes)})
         if topics.events in existing:
-            _set_configs(admin, topics.events, EVENTS_TOPIC_CONFIG)
+            _set_configs(admin, topics.events, events_topic_config(topics.sender_timestamps))
         pair = [topics.events, topics.ticks]
         described = {d["name"]: len(d["partitions"]) for d in admin.describe_topics(pair)}
         if described.get(topics.events) != described.get(topics.ticks):

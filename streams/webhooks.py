@@ -41,6 +41,7 @@ from streams.config import Kafka, Topics, Webhooks
 from streams.faust_app import RAW, new_app
 from streams.metrics import PipelineMetrics
 from streams.offsets import start_uncommitted_at_earliest
+from streams.recovery_watch import watch_recovery
 from streams.retry import RetryPolicy, until_done
 from streams.subscriptions import Subscription
 from streams.webhook_delivery import DeliveryConfig, SubscriptionDelivery
@@ -69,6 +70,7 @@ def create_webhook_app(
         "subscriptions", default=None, partitions=topics.subscription_partitions, key_type=bytes, value_type=bytes
     )
     start_uncommitted_at_earliest(app, [topics.subscriptions])
+    watch_recovery(app)
     config = DeliveryConfig(
         bootstrap=kafka.bootstrap,
         records_topic=topics.records,

@@ -2,7 +2,7 @@
 "use strict";
 
 const LEVEL = { reminder: "催办", warning: "临界预警", overdue: "超时", case_overdue: "办件超时",
-  procedure: "程序违规", fee: "超标收费", suspension: "超期暂停", revocation: "撤销" };
+  procedure: "程序违规", fee: "超标收费", suspension: "超期暂停", late_report: "迟报", revocation: "撤销" };
 const COLOUR = { green: "绿", blue: "蓝", yellow: "黄", orange: "橙", red: "红" };
 const STATUS = { running: "办理中", on_time: "按时", late: "超时办结", overdue: "已超时", suspended: "暂停" };
 const $ = (sel) => document.querySelector(sel);
@@ -106,12 +106,53 @@ function drawChart(rows) {
   }));
 }
 
+// Calendars whose holiday lists run out (or are only provisional): deadlines past them may be days early.
+async function loadNotices() {
+  const got = await api("/v1/calendars");
+  const lines = [];
+  for (const c of got.calendars) {
+    if (c.covered_until == null) {
+      lines.push(`日历 ${c.calendar} 未声明节假日覆盖的年份（covers），到期前无法预警：请在规则包中补充 covers。`);
+    } else if (c.days_left <= 60) {
+      const next = Number(c.covered_until.slice(0, 4)) + 1;
+      const left = c.days_left >= 0 ? `还剩 ${c.days_left} 天` : `已过 ${-c.days_left} 天`;
+      lines.push(`日历 ${c.calendar} 的节假日只列到 ${c.covered_until}（${left}）：请补充 ${next} 年节假日与调休` +
+        `（approval-monitor rules cn-holidays ${next}），否则此后的截止时间会把节假日算作工作日。`);
+    } else if (c.provisional_years.length) {
+      lines.push(`日历 ${c.calendar} 的 ${c.provisional_years.join("、")} 年节假日为暂定（按《全国年节及纪念日放假办法》推算，` +
+        "未含调休）：国务院通知发布后请替换。");
+    }
+  }
+  for (const c of got.calendars) {
+    if (c.clocks_beyond_count) {
+      const cases = c.clocks_beyond.map((o) => `${o.case_id}${o.step ? " " + o.step : ""}`).join("、");
+      lines.push(`${c.clocks_beyond_count} 个在办时限的截止时间超出日历 ${c.calendar} 的覆盖范围（${c.covered_until} 之后），可能偏早：${cases}`);
+    }
+  }
+  $("#notices").replaceChildren(...lines.map((t) => { const p = document.createElement("p"); p.textContent = t; return p; }));
+  $("#notices").hidden = lines.length === 0;
+}
+
+function limitText(s) {
+  if (s.limit_days) return `${s.limit_days} ${s.day_count === "natural" ? "日（自然日）" : "个工作日"}`;
+  return s.limit_seconds == null ? "" : duration(s.limit_seconds);
+}
+
+function stepName(s) {
+  let name = s.step + (s.cycle > 1 ? `（第 ${s.cycle} 轮）` : "");
+  if (s.extensions) name += `（延期 ${s.extensions.length} 次）`;
+  return name;
+}
+
 async function openCase(caseId) {
   const c = await api("/v1/cases/" + encodeURIComponent(caseId));
-  $("#case-title").textContent = `${c.case_id} · ${c.item_name || c.item_code} · ${c.agency_id} · ${STATUS[c.status] || c.status}`;
+  const kind = c.suspended_kind ? `（${c.suspended_kind}）` : "";
+  const limit = c.limit_days ? ` · 时限 ${limitText(c)}` : "";
+  $("#case-title").textContent = `${c.case_id} · ${c.item_name || c.item_code} · ${c.agency_id} · ${STATUS[c.status] || c.status}${kind}${limit}`;
   $("#case-steps tbody").replaceChildren(...c.steps.map((s) => {
     const tr = document.createElement("tr");
-    for (const v of [s.step, s.started_at, s.completed_at, s.limit_seconds, s.deadline, s.counted_seconds, STATUS[s.status] || s.status]) tr.append(cell(v));
+    const deadline = (s.deadline || "") + (s.deadline_beyond_calendar ? "（超出日历）" : s.deadline_provisional ? "（暂定日历）" : "");
+    for (const v of [stepName(s), s.started_at, s.completed_at, limitText(s), deadline, duration(s.counted_seconds), STATUS[s.status] || s.status]) tr.append(cell(v));
     tr.className = s.status;
     return tr;
   }));
@@ -166,7 +207,7 @@ async function follow() {
 async function refresh() {
   localStorage.setItem("approval-monitor-key", $("#key").value);
   try {
-    await Promise.all([loadBoard(), loadCards()]);
+    await Promise.all([loadBoard(), loadCards(), loadNotices().catch(() => {})]);
     $("#status").textContent = "已更新 " + new Date().toLocaleTimeString("zh-CN");
     follow();
   } catch (e) {

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 EXAMPLES = sorted(p for p in (ROOT / "tests" / "examples").iterdir() if p.is_dir())
 
 
-SAMPLE_PACK = ROOT / "rules" / "packs" / "cn-gov-2026.yaml"
+SAMPLE_PACK = ROOT / "rules" / "packs" / "cn-gov.yaml"
 
 
 def events(*objs: dict[str, Any]) -> list[Event]:
@@ -35,6 +35,16 @@ def events(*objs: dict[str, Any]) -> list[Event]:
         assert isinstance(got, Event), got
         out.append(got)
     return out
+
+
+def started(engine: Engine, at: int, case_id: str = "K", item: str = "x", step: str = "s", agency: str = "a") -> Any:
+    """A case submitted and its step started at ``at``: the engine's state of it."""
+    st = None
+    for i, (typ, kw) in enumerate((("case_submitted", {"item_code": item, "agency_id": agency}),
+                                   ("step_started", {"step": step}))):  # fmt: skip
+        st, _ = engine.apply(st, Event(at, i, typ, f"e{i}", case_id, **kw))
+    assert st is not None
+    return st
 
 
 def judge(pack_yaml: str, objs: list[dict[str, Any]], until: str) -> tuple[list[Record], list[Rejection]]:

@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from support import SAMPLE_PACK
 from support.data import AUTH, KEYS, RECORDS, filled_sqlite
 
 from api.app import create_api
 from api.auth import ApiKey, Keyring, hash_key
+from rules.pack import parse_pack
 from streams.config import Kafka, Topics
 from streams.emitter import Emitter
 from streams.subscriptions import SubscriptionLog
@@ -42,7 +44,7 @@ def api_schema(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -
                                     box=SecretBox(new_key()), allow=networks(["127.0.0.0/8"]))  # fmt: skip
     keys = [*KEYS.values(), ApiKey(name="admin", sha256=hash_key("admin-key"), role="admin")]
     app = create_api(store, Keyring(keys), bands=[0, 5, 15, 30], emitter=emitter, feed=FiniteFeed(),
-                     subscriptions=subscriptions)  # fmt: skip
+                     subscriptions=subscriptions, pack=parse_pack(SAMPLE_PACK.read_text()))  # fmt: skip
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 

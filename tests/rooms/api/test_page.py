@@ -19,6 +19,7 @@ from support.live import Names, Worker, past_history, serving
 
 from api.app import create_api
 from api.auth import Keyring
+from rules.pack import parse_pack
 from store.sqlite import SqliteStore
 from streams.alerts import RecordFeed
 from streams.emitter import Emitter
@@ -57,7 +58,7 @@ def test_the_page_shows_the_board_filters_by_agency_and_opens_a_timeline(kafka_b
     app = create_api(SqliteStore(db, day_offset=8 * 3600), Keyring(list(KEYS.values())), bands=[0, 5, 15, 30],
                      emitter=Emitter(kafka_bootstrap, names.events),
                      feed=RecordFeed(kafka_bootstrap, names.records, poll_seconds=0.3),
-                     heartbeat_seconds=2)  # fmt: skip
+                     heartbeat_seconds=2, pack=parse_pack(SAMPLE_PACK.read_text(), str(SAMPLE_PACK)))  # fmt: skip
     try:
         worker.wait_ready()
         with serving(app) as url:
@@ -90,6 +91,8 @@ def test_the_page_shows_the_board_filters_by_agency_and_opens_a_timeline(kafka_b
                 expect(page.locator("#agency-cards .chip").first).to_have_text(re.compile("[绿蓝黄橙红]"))
                 expect(page.locator("#chart rect").first).to_be_attached()
                 expect(page.locator("#status")).to_contain_text("实时推送已连接", timeout=20_000)
+                # The sample calendar lists 2027 provisionally: the banner says so, in Chinese, with the fix.
+                expect(page.locator("#notices")).to_contain_text("2027 年节假日为暂定")
 
                 # A case sent now, a month late: the stream brings its alarm to the open page.
                 res = httpx.post(f"{url}/v1/events", json=_late_case("LIVE-1", now), headers=AUTH["ingest"])

@@ -21,6 +21,26 @@ def test_rules_check_summarises_the_sample_pack() -> None:
         assert needle in res.output
 
 
+def test_rules_check_states_day_limits_as_the_law_does_and_reviews_a_change(tmp_path: Path) -> None:
+    example = next(e for e in EXAMPLES if e.name.startswith("04"))
+    res = runner.invoke(app, ["rules", "check", str(example / "rules.yaml")])
+    assert res.exit_code == 0, res.output
+    assert "5 个工作日" in res.output and "3 日（自然日）" in res.output and "from the beginning" in res.output
+    old, new = tmp_path / "old.yaml", tmp_path / "new.yaml"
+    old.write_text("version: 2\nitems:\n  - {code: x, steps: [{name: s, limit_hours: 2}]}\n"
+                   "  - {code: y, steps: [{name: s, limit_hours: 2}]}\n")  # fmt: skip
+    later = "  - {code: y, effective_from: '2027-01-01T00:00:00+08:00', steps: [{name: s, limit_hours: 1}]}\n"
+    new.write_text("version: 2\nitems:\n  - {code: x, steps: [{name: s, limit_hours: 1}]}\n"
+                   "  - {code: y, steps: [{name: s, limit_hours: 2}]}\n" + later)  # fmt: skip
+    res = runner.invoke(app, ["rules", "check", str(new), "--against", str(old)], terminal_width=400)
+    assert res.exit_code == 0, res.output
+    changes = res.output.split("changes from", 1)[1]
+    assert "+ y version" in changes and "from 2026-12-31T16:00:00Z" in changes
+    assert "! x version" in changes and "step s: limit 2 h → 1 h" in changes
+    res = runner.invoke(app, ["rules", "check", str(old), "--against", str(old)])
+    assert "changes from" in res.output and ": none" in res.output
+
+
 def test_rules_check_lists_problems_and_fails(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("version: 1\nitems: [{code: a, steps: [{name: s, limit_hours: -2}], calender: gov}]\n")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
 from support import SAMPLE_PACK
 
+from approval_monitor.holidays import china_holidays, provisional_holidays
 from approval_monitor.packs import load_pack
-from rules.calendar import BusinessCalendar
+from rules.calendar import BusinessCalendar, epoch_day
 from rules.pack import PackError, hours_to_seconds, level_seconds, parse_pack
 
 GOOD = """
@@ -42,13 +44,18 @@ def test_hours_are_exact_decimals_rounded_half_up() -> None:
     assert level_seconds(Decimal("0.5"), 7200) == 3600
 
 
-def test_sample_pack_loads_with_its_2026_calendar() -> None:
+def test_sample_pack_lists_the_official_2026_calendar_and_a_provisional_2027() -> None:
     pack = load_pack(SAMPLE_PACK)
     assert len(pack.items) >= 5
     cal = pack.calendars["cn-gov"]
     assert isinstance(cal, BusinessCalendar)
     assert cal.timezone == "Asia/Shanghai"
-    assert len(cal.holidays) == 19 and len(cal.workdays) == 6
+    official_h, official_w = china_holidays([2026])
+    guessed = [d for d, _ in provisional_holidays([2027])]
+    assert cal.holidays == {epoch_day(d) for d in (*official_h, *guessed)}
+    assert cal.workdays == {epoch_day(d) for d in official_w}
+    assert (cal.covered_year, cal.provisional) == (2027, frozenset({2027}))
+    assert not cal.is_working_day(epoch_day(date(2027, 2, 8)))  # the third day of the 2027 Spring Festival
     assert pack.items["road-excavation-emergency"].calendar_name is None
 
 
@@ -86,7 +93,7 @@ items:
         "items[0].steps[0].limit_hours",
         "-1",
         "'a' repeats steps[0]",
-        "'x' is already used by items[0]",
+        "'x' without effective_from repeats items[0]",
         "items[1].steps",
     ]:
         assert needle in text, f"{needle!r} missing from:\n{text}"

@@ -131,6 +131,9 @@ def test_overdue_now_matches_the_oracle(store: Any) -> None:
     assert all(g["overdue_seconds"] == now - parse_instant(g["deadline"]) for g in got)
     only_steps = _all_pages(store.overdue, OverdueQuery(kinds=("step",), agency="city/planning"), now=now)
     assert only_steps == [g for g in got if g["kind"] == "step" and in_subtree(g["agency_id"], "city/planning")]
+    middle = parse_instant(got[len(got) // 2]["deadline"])  # a lower bound: what falls due from then on
+    later = _all_pages(store.overdue, OverdueQuery(limit=7, due_from=middle), now=now)
+    assert later == [g for g in got if parse_instant(g["deadline"]) >= middle] and 0 < len(later) < len(got)
 
 
 def test_case_timeline_has_its_steps_and_records(store: Any) -> None:
