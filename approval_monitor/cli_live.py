@@ -83,13 +83,15 @@ def emit(
 ) -> None:
     """Send events to the events topic as an agency system would: validated, keyed by case, acknowledged."""
     import orjson
+    from kafka.errors import KafkaError
 
+    from approval_monitor.replay_job import BOM
     from rules.events import raw_fields
     from streams.emitter import Emitter
 
     rejects = rejects or file.with_name(file.name + ".rejects.jsonl")
     try:
-        lines = file.read_bytes().splitlines()
+        lines = file.read_bytes().removeprefix(BOM).splitlines()  # a UTF-8 byte-order mark is not an event
     except OSError as e:
         err.print(f"[red]error:[/red] --file {file}: {e.strerror}")
         raise typer.Exit(2) from None
@@ -103,7 +105,14 @@ def emit(
         except orjson.JSONDecodeError as e:
             bad.append({"line": i + 1, "event_id": None, "code": "bad_json", "reason": f"not valid JSON: {e}"})
     events_topic = section(KafkaSettings).events_topic
-    with Emitter(bootstrap(), events_topic, sender=sender, scope=scope) as emitter:
+    where_kafka = bootstrap()
+    try:
+        emitter = Emitter(where_kafka, events_topic, sender=sender, scope=scope, connect_timeout=5.0)
+    except KafkaError as e:
+        err.print(f"[red]error:[/red] no Kafka broker answers at {where_kafka} ({type(e).__name__}); start one "
+                  "(`approval-monitor run` starts the embedded broker) or set KAFKA_BOOTSTRAP_SERVERS")  # fmt: skip
+        raise typer.Exit(2) from None
+    with emitter:
         results = emitter.send_many(objs)
     bad += [
         {"line": where[r.index] + 1, "event_id": r.event_id, "code": r.code, "reason": r.error}

@@ -62,6 +62,9 @@ class ReplaySummary:
         return self.lines / self.seconds if self.seconds else 0.0
 
 
+BOM = b"\xef\xbb\xbf"
+
+
 def _spill(events: list[Event], directory: str, index: int) -> str:
     """Write one sorted run; marshal of plain tuples is several times faster than pickling objects."""
     events.sort(key=_order)
@@ -182,6 +185,8 @@ def replay_file(
             if seq & 0xFFFF == 0:
                 progress.update(done_bytes)
             line = raw.rstrip(b"\r\n")
+            if seq == 1 and line.startswith(BOM):
+                line = line[len(BOM) :]  # a file saved "UTF-8 with BOM" (Windows tools): the mark is not the event
             try:
                 obj = loads(line)
             except JSONDecodeError as e:

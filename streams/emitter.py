@@ -79,6 +79,7 @@ class Emitter:
         rejected_topic: str | None = None,
         max_event_bytes: int = 65536,
         rejected_max_bytes: int = 2_097_152,
+        connect_timeout: float = 30.0,
     ) -> None:
         """``scope`` and ``sender``: what every event this producer sends carries (``streams.provenance``),
         unless ``send_many`` is given others (the HTTP ingest passes each caller's).  ``rejected_topic``:
@@ -98,6 +99,7 @@ class Emitter:
             max_in_flight_requests_per_connection=1,  # retries must not reorder a case's events
             request_timeout_ms=int(timeout * 1000),
             max_request_size=max(rejected_max_bytes, 1_048_576),
+            bootstrap_timeout_ms=int(connect_timeout * 1000),  # how long to look for a broker at all
         )
 
     def check(self, obj: Any, i: int, scope: str | None) -> tuple[Event | Rejection, bytes]:

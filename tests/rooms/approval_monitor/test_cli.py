@@ -120,3 +120,17 @@ def test_verify_tells_an_empty_trail_from_an_unreadable_store(tmp_path: Path, mo
     (tmp_path / "no-such-dir").write_text("a file where a directory should be")
     result = runner.invoke(app, ["verify"])
     assert result.exit_code == 2 and "nothing was verified" in result.output, result.output
+
+
+def test_emit_without_a_broker_fails_in_seconds_with_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    events = tmp_path / "e.jsonl"
+    events.write_bytes(b"\xef\xbb\xbf" + (EXAMPLES[0] / "events.jsonl").read_bytes())  # with a byte-order mark
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    started = time.monotonic()
+    res = runner.invoke(app, ["emit", "--file", str(events)], terminal_width=400)
+    assert res.exit_code == 2 and time.monotonic() - started < 20
+    text = " ".join(res.output.split())  # the console wraps one message at its own width
+    assert "no Kafka broker answers at 127.0.0.1:1" in text and "Traceback" not in text
+    assert text.count("error:") == 1 and text.startswith("error:")

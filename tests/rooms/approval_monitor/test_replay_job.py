@@ -91,3 +91,12 @@ def test_a_spilled_event_keeps_every_field() -> None:
     ev = Event(**{f.name: values.get(f.name, f"v-{f.name}") for f in dataclasses.fields(Event)})
     again = _from_tuple(_as_tuple(ev))
     assert again == ev and dataclasses.asdict(again) == dataclasses.asdict(ev)
+
+
+def test_a_byte_order_mark_at_the_start_of_the_file_is_not_part_of_the_first_event() -> None:
+    """Files saved as "UTF-8 with BOM" by Windows tools: the same records and rejects as without the mark."""
+    data = _sample(cases=40, noise=0.0)
+    plain_records, plain_rejects, _ = _run(data)
+    marked_records, marked_rejects, _ = _run(b"\xef\xbb\xbf" + data)
+    assert marked_records == plain_records and marked_rejects == plain_rejects
+    assert plain_records
