@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, Counter
 
-from api import problems
+from api import docs, problems
 from api.auth import Keyring
 from api.deps import Services
 from api.problems import ProblemModel, problem
@@ -45,7 +45,10 @@ def create_api(
         description="E-supervision of administrative approvals (行政审批电子监察): overdue steps, records, case "
         "timelines and scorecards.  Authenticate with `Authorization: Bearer <key>`.",
         responses={401: {"model": ProblemModel}, 403: {"model": ProblemModel}, 422: {"model": ProblemModel}},
+        docs_url=None,  # served from the package's own files (api.docs): no CDN
+        redoc_url=None,
     )
+    docs.install(app)
     app.state.services = Services(
         store, keyring, bands, utc_offset_hours, emitter, feed, subscriptions, heartbeat_seconds, max_body_bytes, pack
     )

@@ -174,6 +174,7 @@ def run_demo(workdir: Path, duration: float | None, per_minute: float) -> list[d
             f"Faust worker, sink, webhook deliverer and API started (logs in {workdir}); "
             f"feeding {per_minute:g} cases a minute on {DEMO_PACK.name}."
         )
+        console.print(f"Page (监察看板): [bold]http://127.0.0.1:{port}/[/bold]", highlight=False)
         console.print(
             f"API: http://127.0.0.1:{port}/docs — key for this run: [bold]{key}[/bold]"
             f" (e.g. curl -H 'Authorization: Bearer {key}' http://127.0.0.1:{port}/v1/overdue);"

@@ -117,6 +117,12 @@ def test_the_page_shows_the_board_filters_by_agency_and_opens_a_timeline(kafka_b
                 case_id = page.locator("#board tbody tr").first.get_attribute("data-case")
                 expect(page.locator("#case-title")).to_contain_text(case_id or "?")
                 expect(page.locator("#case-steps tbody tr").first).to_be_visible()
+
+                # The API's docs with every request to another host refused: they need no network.
+                page.route(re.compile(r"^(?!http://127\.0\.0\.1[:/]).*"), lambda route: route.abort())
+                page.goto(url + "/docs")
+                expect(page.locator(".swagger-ui .info .title")).to_contain_text("approval-monitor", timeout=20_000)
+                expect(page.locator(".swagger-ui .authorize")).to_be_visible()
                 browser.close()
     finally:
         worker.kill(signal.SIGTERM)

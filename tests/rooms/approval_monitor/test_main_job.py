@@ -53,6 +53,8 @@ def test_main_job_shows_alarms_within_a_minute_and_serves_them(tmp_path: Path) -
                 match = re.search(r"API: (http://127\.0\.0\.1:\d+)/docs — key for this run: (\S+)", log.read_text())
             assert match, log.read_text()[-3000:]
             url, key = match.groups()
+            page_line = log.read_text().index(f"Page (监察看板): {url}/")  # the page first, then the API
+            assert page_line < log.read_text().index(f"API: {url}/docs")
             started = time.monotonic()
             text = ""
             while time.monotonic() - started < 60:  # warnings and overdue alarms within a minute
@@ -68,6 +70,7 @@ def test_main_job_shows_alarms_within_a_minute_and_serves_them(tmp_path: Path) -
             case = httpx.get(f"{url}/v1/cases/{overdue[0]['case_id']}", headers=headers, timeout=10).json()
             assert case["steps"] and any(r["id"] == overdue[0]["id"] for r in case["records"])
             assert httpx.get(f"{url}/v1/overdue", timeout=10).status_code == 401
+            assert "swagger-ui" in httpx.get(f"{url}/docs", timeout=10).text  # served from local files
 
             # A webhook on the embedded broker: overdue alarms arrive at a loopback receiver, signed.
             got: list[tuple[dict[str, str], bytes]] = []
