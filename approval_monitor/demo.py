@@ -14,6 +14,7 @@ import dataclasses
 import os
 import random
 import secrets
+import signal
 import subprocess
 import sys
 import threading
@@ -121,6 +122,11 @@ def _tail(bootstrap: str, topic: str, stop: threading.Event, console: Console, s
         consumer.close()
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the orderly stop short
+    raise KeyboardInterrupt
+
+
 def run_demo(workdir: Path, duration: float | None, per_minute: float) -> list[dict[str, object]]:
     console = Console()
     kafka_settings = KafkaSettings()
@@ -132,6 +138,9 @@ def run_demo(workdir: Path, duration: float | None, per_minute: float) -> list[d
     stop = threading.Event()
     seen: list[dict[str, object]] = []
     threads: list[threading.Thread] = []
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _interrupt)  # kill -TERM stops everything as Ctrl-C does
     try:
         if given:
             bootstrap = given
@@ -210,6 +219,8 @@ def run_demo(workdir: Path, duration: float | None, per_minute: float) -> list[d
                 child.kill()
         if broker is not None:
             broker.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         kinds: dict[str, int] = {}
         for rec in seen:
             kinds[str(rec["kind"])] = kinds.get(str(rec["kind"]), 0) + 1

@@ -6,6 +6,15 @@ const LEVEL = { reminder: "催办", warning: "临界预警", overdue: "超时", 
 const COLOUR = { green: "绿", blue: "蓝", yellow: "黄", orange: "橙", red: "红" };
 const STATUS = { running: "办理中", on_time: "按时", late: "超时办结", overdue: "已超时", suspended: "暂停" };
 const $ = (sel) => document.querySelector(sel);
+// Supervisors read Beijing time: every instant the API gives (UTC, RFC 3339) is shown in this zone.
+const ZONE = document.documentElement.dataset.zone || "Asia/Shanghai";
+const CLOCK = new Intl.DateTimeFormat("zh-CN", { timeZone: ZONE, year: "numeric", month: "2-digit", day: "2-digit",
+  hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
+function when(iso) {
+  if (!iso) return "";
+  const p = Object.fromEntries(CLOCK.formatToParts(new Date(iso)).map((x) => [x.type, x.value]));
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
+}
 let stream = null;
 
 function filters() {
@@ -61,12 +70,12 @@ function showAlert(r) {
   const li = document.createElement("li");
   li.dataset.case = r.case_id;
   li.dataset.record = r.id;
-  li.append(badge(r.kind), ` ${r.case_id} ${r.step || ""} · ${r.agency_id} · ${r.at}`);
+  li.append(badge(r.kind), ` ${r.case_id} ${r.step || ""} · ${r.agency_id} · ${when(r.at)}`);
   li.addEventListener("click", () => openCase(r.case_id));
   $("#alerts").prepend(li);
   while ($("#alerts").children.length > 200) $("#alerts").lastChild.remove();
   if (r.kind === "warning" || r.kind === "overdue" || r.kind === "case_overdue") {
-    const row = boardRow(r.kind, r.case_id, r.step, r.agency_id, r.handler_id, "", r.at);
+    const row = boardRow(r.kind, r.case_id, r.step, r.agency_id, r.handler_id, "", when(r.at));
     row.dataset.record = r.id;
     $("#board tbody").prepend(row);
   }
@@ -151,14 +160,14 @@ async function openCase(caseId) {
   $("#case-title").textContent = `${c.case_id} · ${c.item_name || c.item_code} · ${c.agency_id} · ${STATUS[c.status] || c.status}${kind}${limit}`;
   $("#case-steps tbody").replaceChildren(...c.steps.map((s) => {
     const tr = document.createElement("tr");
-    const deadline = (s.deadline || "") + (s.deadline_beyond_calendar ? "（超出日历）" : s.deadline_provisional ? "（暂定日历）" : "");
-    for (const v of [stepName(s), s.started_at, s.completed_at, limitText(s), deadline, duration(s.counted_seconds), STATUS[s.status] || s.status]) tr.append(cell(v));
+    const deadline = when(s.deadline) + (s.deadline_beyond_calendar ? "（超出日历）" : s.deadline_provisional ? "（暂定日历）" : "");
+    for (const v of [stepName(s), when(s.started_at), when(s.completed_at), limitText(s), deadline, duration(s.counted_seconds), STATUS[s.status] || s.status]) tr.append(cell(v));
     tr.className = s.status;
     return tr;
   }));
   $("#case-records").replaceChildren(...c.records.map((r) => {
     const li = document.createElement("li");
-    li.append(badge(r.kind), ` ${r.step || ""} ${r.at} ` + (r.revoked_by ? "已撤销，不扣分" : `扣分 ${r.points}`));
+    li.append(badge(r.kind), ` ${r.step || ""} ${when(r.at)} ` + (r.revoked_by ? "已撤销，不扣分" : `扣分 ${r.points}`));
     if (r.revoked_by) li.classList.add("revoked");
     return li;
   }));

@@ -98,6 +98,8 @@ def test_the_page_shows_the_board_filters_by_agency_and_opens_a_timeline(kafka_b
                 res = httpx.post(f"{url}/v1/events", json=_late_case("LIVE-1", now), headers=AUTH["ingest"])
                 assert res.status_code == 200 and all(r["ok"] for r in res.json())
                 expect(page.locator("#alerts")).to_contain_text("LIVE-1", timeout=30_000)
+                alert = page.locator("#alerts li", has_text="LIVE-1").first.inner_text()
+                assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", alert) and "Z" not in alert  # Beijing time
                 expect(page.locator("#alerts li", has_text="LIVE-1").locator(".level.overdue")).to_be_visible()
                 ROOT.joinpath("docs").mkdir(exist_ok=True)
                 page.screenshot(path=str(ROOT / "docs" / "board.png"), full_page=True)

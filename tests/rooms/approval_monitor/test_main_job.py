@@ -34,6 +34,28 @@ def _receiver(got: list[tuple[dict[str, str], bytes]]) -> ThreadingHTTPServer:
     return server
 
 
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (from /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] if Path(f"/proc/{pid}").exists() else "X"
+    return state not in ("Z", "X")  # a zombie has exited
+
+
 def test_main_job_shows_alarms_within_a_minute_and_serves_them(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}  # the embedded default
     log = tmp_path / "run.out"
@@ -92,9 +114,11 @@ def test_main_job_shows_alarms_within_a_minute_and_serves_them(tmp_path: Path) -
             finally:
                 receiver.shutdown()
         finally:
-            proc.send_signal(signal.SIGINT)
+            children = _children(proc.pid)
+            proc.send_signal(signal.SIGTERM)  # as a service manager stops it; Ctrl-C takes the same path
             proc.wait(timeout=60)
     text = log.read_text()
+    assert children and not [pid for pid in children if _alive(pid)], "children left running after SIGTERM"
     assert proc.returncode == 0, text[-3000:]
     assert "Embedded Kafka-compatible broker (tansu, memory only" in text
     assert "records raised" in text and str(tmp_path) in text
