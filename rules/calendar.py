@@ -103,6 +103,11 @@ class BusinessCalendar:
         self._cum: list[int] = []  # working seconds before interval i
         self._cum_end: list[int] = []  # working seconds up to the end of interval i
 
+    @property
+    def last_covered_day(self) -> date | None:
+        """The last day the calendar lists holidays and make-up days for (``rules.coverage``)."""
+        return None if self.covered_year is None else date(self.covered_year, 12, 31)
+
     # -- day classification -------------------------------------------------
     def is_working_day(self, day: int) -> bool:
         """``day`` counts days since 1970-01-01 (a local date)."""

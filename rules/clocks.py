@@ -24,13 +24,14 @@ Problem = tuple[str, str]  # (code, reason) of a rejection
 
 def start_clock(item: Item, days: int | None, t: int, handler: str | None, cycle: int = 1) -> StepClock:
     """A clock starting at ``t``; with a day limit, its last day and the counted seconds up to its close."""
+    if days is None:
+        return StepClock(t, handler, cycle=cycle)
     clock = StepClock(t, handler, cycle=cycle)
-    if days is not None:
-        cal = item.calendar
-        assert isinstance(cal, BusinessCalendar)  # a pack with day limits names a calendar (checked at load)
-        clock.last_day = first_last_day(cal, t, days, item.natural_days)
-        _, limit = day_deadline(cal, t, clock.last_day)
-        clock.limits = [(t, limit)]
+    cal = item.calendar
+    assert isinstance(cal, BusinessCalendar)  # a pack with day limits names a calendar (checked at load)
+    clock.last_day = first_last_day(cal, t, days, item.natural_days)
+    _, limit = day_deadline(cal, t, clock.last_day)
+    clock.limits = [(t, limit)]
     return clock
 
 

@@ -55,10 +55,10 @@ def coverage(pack: RulePack, now: int) -> list[Coverage]:
     out = []
     for name, cal in pack.calendars.items():
         assert isinstance(cal, BusinessCalendar)
-        if cal.covered_year is None:
+        last = cal.last_covered_day
+        if last is None:
             out.append(Coverage(name, None, None, ()))
             continue
-        last = date(cal.covered_year, 12, 31)
         today = datetime.fromtimestamp(now, UTC).astimezone(cal.zone).date()
         out.append(Coverage(name, last, (last - today) // timedelta(days=1), tuple(sorted(cal.provisional))))
     return out

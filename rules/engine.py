@@ -153,10 +153,7 @@ class Engine(Firing):
                         )
                     st.past.setdefault(ev.step, []).append(clock)  # rework (退回): a new cycle (§7.4)
                     cycle = clock.cycle + 1
-                if spec.limit_days is None and cycle == 1:
-                    clock = st.steps[ev.step] = StepClock(t, ev.handler_id)  # the common case, kept fast
-                else:
-                    clock = st.steps[ev.step] = start_clock(item, spec.limit_days, t, ev.handler_id, cycle)
+                clock = st.steps[ev.step] = start_clock(item, spec.limit_days, t, ev.handler_id, cycle)
                 st.set_timers(st.timers + self._step_timers(st, ev.step, clock, fresh=True))
                 steps = st.steps
                 for prior in spec.required_before:

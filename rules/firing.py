@@ -6,7 +6,6 @@ both serve replay and the live pipeline alike.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rules.calendar import BusinessCalendar
@@ -115,7 +114,7 @@ class Firing(Planner):
                     st.suspended_by, points[kind], st.suspended_at, item.max_suspension, item.max_suspension,
                 )  # fmt: skip
             if at >= covered_end:
-                rec.detail = _beyond(item.calendar, at)
+                rec.detail = _beyond(item.calendar)
             out.append(rec)
         st.next_due = timers[0][0] if timers else None
         return out
@@ -130,9 +129,7 @@ def _cover_end(calendar: object) -> int:
     return _NEVER if end is None else end
 
 
-def _beyond(item_calendar: object, at: int) -> dict[str, Any] | None:
+def _beyond(calendar: object) -> dict[str, Any]:
     """A record timed past the last day its calendar lists holidays for says so (it may be wrong there)."""
-    if not isinstance(item_calendar, BusinessCalendar) or item_calendar.covered_end is None:
-        return None
-    last = datetime.fromtimestamp(item_calendar.covered_end, UTC).astimezone(item_calendar.zone) - timedelta(days=1)
-    return {"beyond_calendar": last.date().isoformat()}
+    assert isinstance(calendar, BusinessCalendar) and calendar.last_covered_day is not None  # only past a cover
+    return {"beyond_calendar": calendar.last_covered_day.isoformat()}

@@ -98,22 +98,21 @@ def extended_level(st: CaseState, clock: StepClock, kind: str) -> tuple[int, int
     return None  # pragma: no cover - the loop returns at the last limit
 
 
-def clock_level(st: CaseState, kind: str, step: str, cycle: int = 1) -> tuple[int, int, int, StepClock] | None:
-    """Where a clock's level lies on the facts known now: ``(at, level, limit, clock)``, ignoring its end."""
+def clock_level(st: CaseState, kind: str, step: str, cycle: int = 1) -> tuple[int, int, int] | None:
+    """Where a clock's level lies on the facts known now: ``(at, level, limit)``, ignoring the clock's end."""
     item = st.item
     assert item is not None
     if kind == "case_overdue":
-        clock = st.case_clock or StepClock(st.submitted, st.handler, st.completed)
-        if clock.limits is None:
+        clock = st.case_clock
+        if clock is None:  # an hour limit never extended
             if item.limit is None:
                 return None
             (at,) = level_instants(item.calendar, st.submitted, [item.limit], st.suspensions, st.suspended_at)
-            return None if at is None else (at, item.limit, item.limit, clock)
+            return None if at is None else (at, item.limit, item.limit)
     else:
-        found = st.clock(step, cycle)
-        if found is None:
+        clock = st.clock(step, cycle)
+        if clock is None:
             return None
-        clock = found
         if clock.limits is None:
             spec = item.step_index[step]
             assert spec.limit is not None
@@ -121,9 +120,8 @@ def clock_level(st: CaseState, kind: str, step: str, cycle: int = 1) -> tuple[in
             if n is None:
                 return None
             (at,) = level_instants(item.calendar, clock.start, [n], st.suspensions, st.suspended_at)
-            return None if at is None else (at, n, spec.limit, clock)
-    got = extended_level(st, clock, kind)
-    return None if got is None else (*got, clock)
+            return None if at is None else (at, n, spec.limit)
+    return extended_level(st, clock, kind)
 
 
 class Planner:
@@ -140,10 +138,6 @@ class Planner:
         assert item is not None
         if not item.has_case_clock or ("case_overdue", "", 1) in st.fired:
             return []
-        if st.case_clock is None:  # an hour limit never extended: the common case, kept fast
-            assert item.limit is not None
-            (at,) = level_instants(item.calendar, st.submitted, [item.limit], st.suspensions, st.suspended_at)
-            return [] if at is None else [(at, "case_overdue", "")]
         lv = clock_level(st, "case_overdue", "")
         return [] if lv is None else [(lv[0], "case_overdue", "")]
 
@@ -205,8 +199,9 @@ class Planner:
         lv = clock_level(st, kind, step, cycle)
         if lv is None:
             return None
-        at, _, _, clock = lv
-        end = st.completed if kind == "case_overdue" else clock.end
+        at = lv[0]
+        clock = None if kind == "case_overdue" else st.clock(step, cycle)
+        end = st.completed if clock is None else clock.end
         return None if end is not None and end <= at else at
 
     def _suspension_now(self, st: CaseState) -> int | None:

@@ -29,6 +29,18 @@ from store.sqlite_schema import subtree_clause
 T = TypeVar("T")
 
 
+def _filter(where: list[str], args: list[Any], agency: str | None, equal: tuple[tuple[str, Any], ...]) -> None:
+    """The filters records and overdue clocks share: an agency subtree, and columns equal to a value when given."""
+    if agency:
+        clause, extra = subtree_clause("agency_id", agency)
+        where.append(clause)
+        args += extra
+    for column, value in equal:
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+
+
 class SqliteQueries:
     """Mixed into ``SqliteStore``."""
 
@@ -70,14 +82,9 @@ class SqliteQueries:
         if q.kinds:
             where.append(f"kind IN ({','.join('?' * len(q.kinds))})")
             args += list(q.kinds)
-        if q.agency:
-            clause, extra = subtree_clause("agency_id", q.agency)
-            where.append(clause)
-            args += extra
-        for column, value in (("item_code", q.item_code), ("handler_id", q.handler_id), ("case_id", q.case_id)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
+        _filter(
+            where, args, q.agency, (("item_code", q.item_code), ("handler_id", q.handler_id), ("case_id", q.case_id))
+        )
         if q.since is not None:
             where.append("at >= ?")
             args.append(q.since)
@@ -110,15 +117,9 @@ class SqliteQueries:
 
     async def overdue(self, q: OverdueQuery, now: int) -> Page:
         parts, args = [], []
-        filters, fargs = [], []
-        if q.agency:
-            clause, extra = subtree_clause("agency_id", q.agency)
-            filters.append(clause)
-            fargs += extra
-        for column, value in (("item_code", q.item_code), ("handler_id", q.handler_id)):
-            if value is not None:
-                filters.append(f"{column} = ?")
-                fargs.append(value)
+        filters: list[str] = []
+        fargs: list[Any] = []
+        _filter(filters, fargs, q.agency, (("item_code", q.item_code), ("handler_id", q.handler_id)))
         if q.due_from is not None:
             filters.append("deadline >= ?")
             fargs.append(q.due_from)
