@@ -20,10 +20,23 @@ from api import docs, problems
 from api.auth import Keyring
 from api.deps import Services
 from api.problems import ProblemModel, problem
-from api.routes import alerts, calendars, ingest, integrity, operations, scorecards, subscriptions, supervision
+from api.routes import (
+    alerts,
+    appeals,
+    calendars,
+    ingest,
+    integrity,
+    operations,
+    scorecards,
+    subscriptions,
+    supervision,
+    supervisions,
+)
 from store.base import Store
 
-ROUTERS = (operations, supervision, scorecards, alerts, subscriptions, ingest, integrity, calendars)
+ROUTERS = (
+    operations, supervision, supervisions, appeals, scorecards, alerts, subscriptions, ingest, integrity, calendars
+)  # fmt: skip
 
 
 def create_api(
@@ -38,6 +51,7 @@ def create_api(
     heartbeat_seconds: float = 15.0,
     max_body_bytes: int = 4 * 1024 * 1024,
     pack: Any = None,
+    actions: Any = None,
 ) -> FastAPI:
     app = FastAPI(
         title="approval-monitor",
@@ -50,7 +64,17 @@ def create_api(
     )
     docs.install(app)
     app.state.services = Services(
-        store, keyring, bands, utc_offset_hours, emitter, feed, subscriptions, heartbeat_seconds, max_body_bytes, pack
+        store,
+        keyring,
+        bands,
+        utc_offset_hours,
+        emitter,
+        feed,
+        subscriptions,
+        heartbeat_seconds,
+        max_body_bytes,
+        pack,
+        actions,
     )
     registry = app.state.registry = CollectorRegistry()
     requests = Counter(

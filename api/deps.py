@@ -29,6 +29,7 @@ class Services:
     heartbeat_seconds: float = 15.0
     max_body_bytes: int = 4 * 1024 * 1024  # largest request body the HTTP ingest reads
     pack: Any = None  # rules.pack.RulePack; None: calendar coverage answers 503
+    actions: Any = None  # streams.action_log.ActionLog; None: 督办, appeals and acks answer 503
 
 
 def services(request: Request) -> Services:

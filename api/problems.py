@@ -14,7 +14,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from rules.errors import BadCursor, BadInput, Forbidden, MonitorError, NotFound, OutOfScope, TooLarge, Unavailable
+from rules.errors import (
+    BadCursor,
+    BadInput,
+    Conflict,
+    Forbidden,
+    MonitorError,
+    NotFound,
+    OutOfScope,
+    TooLarge,
+    Unavailable,
+)
 
 log = logging.getLogger("approval_monitor.api")
 
@@ -37,6 +47,7 @@ STATUS: tuple[tuple[type[MonitorError], int, str], ...] = (
     (OutOfScope, 403, "Forbidden"),
     (Forbidden, 403, "Forbidden"),
     (NotFound, 404, "Not found"),
+    (Conflict, 409, "Conflict"),
     (Unavailable, 503, "Not available"),
 )
 

@@ -79,6 +79,7 @@ def build_api() -> Any:
     from api.auth import Keyring
     from approval_monitor.packs import load_pack
     from store.factory import open_store
+    from streams.action_log import ActionLog
     from streams.alerts import RecordFeed
     from streams.emitter import Emitter
     from streams.subscriptions import SubscriptionLog
@@ -94,6 +95,7 @@ def build_api() -> Any:
                           max_event_bytes=PipelineSettings().max_event_bytes,
                           rejected_max_bytes=topics.rejected_max_bytes)  # fmt: skip
     feed = RecordFeed(bootstrap, topics.records) if bootstrap else None
+    actions = None if emitter is None else ActionLog(emitter.producer, topics.actions)
     subscriptions = None
     if bootstrap:
         ensure_topics(topics, kafka_s.kafka())  # the subscriptions topic must be compacted from its first write
@@ -110,6 +112,7 @@ def build_api() -> Any:
         emitter=emitter,
         feed=feed,
         subscriptions=subscriptions,
+        actions=actions,
         max_body_bytes=api.api_max_body_bytes,
         pack=load_pack(CoreSettings().rules),  # calendar coverage for the page
     )

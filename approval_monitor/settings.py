@@ -63,6 +63,11 @@ class KafkaSettings(Section):
     records_topic: str = Field(_T.records, min_length=1, description="Every record raised, revocations included.")
     rejected_topic: str = Field(_T.rejected, min_length=1, description="Bad events, byte for byte, with the reason.")
     ticks_topic: str = Field(_T.ticks, min_length=1, description="Internal: due-timer wake-ups, co-partitioned.")
+    actions_topic: str = Field(
+        _T.actions,
+        min_length=1,
+        description="督办, replies, appeals, decisions: written by the API only, kept forever.",
+    )
     subscriptions_topic: str = Field(_T.subscriptions, min_length=1, description="Webhook subscriptions (compacted).")
     deliveries_topic: str = Field(_T.deliveries, min_length=1, description="The webhook delivery log.")
     dead_letter_topic: str = Field(_T.dead_letter, min_length=1, description="Records a subscriber never accepted.")
@@ -90,6 +95,7 @@ class KafkaSettings(Section):
             records=self.records_topic,
             rejected=self.rejected_topic,
             ticks=self.ticks_topic,
+            actions=self.actions_topic,
             subscriptions=self.subscriptions_topic,
             deliveries=self.deliveries_topic,
             dead_letter=self.dead_letter_topic,
@@ -107,6 +113,7 @@ class KafkaSettings(Section):
             "APPROVAL_MONITOR_RECORDS_TOPIC": topics.records,
             "APPROVAL_MONITOR_REJECTED_TOPIC": topics.rejected,
             "APPROVAL_MONITOR_TICKS_TOPIC": topics.ticks,
+            "APPROVAL_MONITOR_ACTIONS_TOPIC": topics.actions,
             "APPROVAL_MONITOR_SUBSCRIPTIONS_TOPIC": topics.subscriptions,
             "APPROVAL_MONITOR_DELIVERIES_TOPIC": topics.deliveries,
             "APPROVAL_MONITOR_DEAD_LETTER_TOPIC": topics.dead_letter,

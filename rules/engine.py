@@ -35,6 +35,7 @@ from rules.pack import RulePack
 from rules.records import LATE_REPORT, Record, record_id
 from rules.state import CaseState, StepClock, Timer, state_from_json, state_to_json
 from rules.timeutil import format_instant
+from rules.workflow import Workflow
 
 __all__ = ["CaseState", "Engine", "Output", "StepClock", "Timer", "state_from_json", "state_to_json"]
 
@@ -47,6 +48,7 @@ class Engine(Firing):
     def __init__(self, pack: RulePack) -> None:
         self.pack = pack
         self.points = pack.points
+        self.workflow = Workflow(pack)
 
     # -- records ------------------------------------------------------------
     def _record(

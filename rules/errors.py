@@ -36,5 +36,9 @@ class NotFound(MonitorError, LookupError):
     """Nothing the caller may see has that name."""
 
 
+class Conflict(MonitorError):
+    """What is asked for does not fit the state it applies to (a 督办 already answered, an appeal decided)."""
+
+
 class Unavailable(MonitorError):
     """A part this action needs is not configured or does not answer."""

@@ -15,9 +15,11 @@ completion then raises nothing the completion disproves.
 
 from __future__ import annotations
 
+from rules.actions import Action
 from rules.engine import CaseState, Engine, Output
 from rules.events import Event
 from rules.records import Record
+from rules.workflow import Work
 
 
 def due_before(now: int, grace: int) -> int:
@@ -41,5 +43,28 @@ def on_event(
     return st, out
 
 
+def on_action(engine: Engine, st: CaseState | None, a: Action) -> tuple[CaseState, list[Output]]:
+    """Apply a supervisor's or agency's action (``rules.workflow``) at its instant.
+
+    Orders due before it are escalated first — a reply that comes after the due
+    time does not undo the red card — but no clock is fired on the action's
+    instant: that stays the wall clock's and the events' (with its grace).
+    """
+    if st is None:
+        st = CaseState(a.case_id)
+    work = st.work if st.work is not None else Work()
+    out: list[Output] = []
+    out.extend(engine.workflow.fire(work, st.case_id, a.at))
+    out.extend(engine.workflow.apply(work, st.case_id, a))
+    if work.done:
+        st.work = work
+        st.last_t = max(st.last_t, a.at)
+    return st, out
+
+
 def on_tick(engine: Engine, st: CaseState, now: int, grace: int) -> list[Record]:
-    return engine.fire(st, due_before(now, grace))
+    before = due_before(now, grace)
+    fired = engine.fire(st, before)
+    if st.work is not None:
+        fired.extend(engine.workflow.fire(st.work, st.case_id, before))
+    return fired

@@ -88,6 +88,7 @@ class RulePack:
     points: dict[str, int | float]
     source: str = "<memory>"
     future_tolerance: int = 300  # seconds an event may be stamped after its receipt
+    appeal_days: int = 5  # working days after a record in which it may be appealed (rules.workflow)
     suspension_kinds: dict[str, bool] = field(default_factory=dict)  # kind -> capped (contract §7.5)
     digest: str = ""
     spec: RulePackSpec | None = field(default=None, repr=False)
@@ -195,6 +196,7 @@ def compile_pack(spec: RulePackSpec, source: str = "<memory>", digest: str = "")
     points = {k: _points_value(spec.penalties.get(k, Decimal(0))) for k in PENALTY_KINDS}  # type: ignore[call-overload]
     pack = RulePack(items, calendars, points, source, digest=digest, spec=spec, notes=_notes(spec), versions=ordered)
     pack.future_tolerance = spec.future_tolerance_seconds
+    pack.appeal_days = spec.appeal_days
     pack.suspension_kinds = {name: k.capped for name, k in spec.suspension_kinds.items()}
     return pack
 

@@ -18,7 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from rules.calendar import BusinessCalendar
 from rules.timeutil import TimestampError, parse_instant
 
-Kind = Literal["reminder", "warning", "overdue", "case_overdue", "procedure", "fee", "suspension", "late_report"]
+Kind = Literal[
+    "reminder", "warning", "overdue", "case_overdue", "procedure", "fee", "suspension", "late_report", "escalation"
+]  # fmt: skip
 WEEKDAY_NAMES = {
     name: i
     for i, names in enumerate(
@@ -280,6 +282,7 @@ class RulePackSpec(_Strict):
     calendars: dict[str, CalendarSpec] = Field(default_factory=dict)
     penalties: dict[Kind, Decimal] = Field(default_factory=dict)
     future_tolerance_seconds: int = Field(300, ge=0)  # contract §7.8
+    appeal_days: int = Field(5, ge=1, le=60)  # working days after a record in which its agency may appeal it
     items: list[ItemSpec] = Field(min_length=1)
 
     @field_validator("penalties")

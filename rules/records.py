@@ -16,10 +16,23 @@ from typing import Any
 from rules.timeutil import format_instant
 
 # Kinds a rule pack gives penalty points to; a revocation carries none.
-PENALTY_KINDS = ("reminder", "warning", "overdue", "case_overdue", "procedure", "fee", "suspension", "late_report")
+PENALTY_KINDS = (
+    "reminder", "warning", "overdue", "case_overdue", "procedure", "fee", "suspension", "late_report", "escalation"
+)  # fmt: skip
 REVOCATION = "revocation"
 LATE_REPORT = "late_report"
-RECORD_KINDS = (*PENALTY_KINDS, REVOCATION)
+ESCALATION = "escalation"  # a 督办 unanswered past its due time (rules.workflow)
+ADJUSTMENT = "adjustment"  # an appeal upheld: withdraws the appealed record like a revocation
+# What each supervisors' or agencies' action raises (rules.workflow): evidence, never points.
+ACTION_RECORD_KINDS = {
+    "supervise": "supervision", "reply": "reply", "review": "review", "appeal": "appeal", "decide": "decision",
+    "ack": "ack",
+}  # fmt: skip
+# A record of these kinds withdraws the one its ``revokes`` names: neither counts in any total.
+WITHDRAWING_KINDS = (REVOCATION, ADJUSTMENT)
+# Kinds no scorecard, chart or index counts.
+UNCOUNTED_KINDS = (*WITHDRAWING_KINDS, *ACTION_RECORD_KINDS.values())
+RECORD_KINDS = (*PENALTY_KINDS, *UNCOUNTED_KINDS)
 CASE_KINDS = frozenset({"case_overdue", "fee", "suspension"})
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from rules.errors import BadInput
 from rules.pack import Item
+from rules.workflow import Work
 
 if TYPE_CHECKING:
     from rules.engine import Engine
@@ -87,6 +88,7 @@ class CaseState:
     uncapped: list[tuple[int, int]] = field(default_factory=list)  # closed suspensions the cap ignores
     case_clock: StepClock | None = None  # the case limit's clock, when the item has one (days or extended)
     past: dict[str, list[StepClock]] = field(default_factory=dict)  # earlier cycles of reworked steps (§7.4)
+    work: Work | None = None  # 督办, appeals and acknowledgements on the case (rules.workflow)
 
     def clock(self, step: str, cycle: int) -> StepClock | None:
         """A step's given cycle, running or past."""
@@ -99,6 +101,19 @@ class CaseState:
         timers.sort()
         self.timers = timers
         self.next_due = timers[0][0] if timers else None
+
+    @property
+    def due(self) -> int | None:
+        """The earliest instant anything is raised: a clock's level or an order's escalation."""
+        w = None if self.work is None else self.work.due
+        if w is None:
+            return self.next_due
+        return w if self.next_due is None else min(w, self.next_due)
+
+    @property
+    def awaiting(self) -> bool:
+        """An order or appeal is still open: the state is kept however long ago the case closed."""
+        return self.work is not None and self.work.open
 
     @property
     def closed(self) -> bool:
@@ -131,6 +146,7 @@ def state_to_json(st: CaseState) -> dict[str, Any]:
         "seen": sorted(st.seen),
         "last_t": st.last_t,
         "partition": st.partition,
+        **({"work": st.work.to_json()} if st.work is not None else {}),
     }
 
 
@@ -175,6 +191,7 @@ def state_from_json(engine: Engine, d: dict[str, Any]) -> CaseState:
         uncapped=[(s, e) for s, e in d.get("uncapped", ())],
         case_clock=None if "case_clock" not in d else StepClock.from_json(d["case_clock"]),
         past={n: [StepClock.from_json(c) for c in cs] for n, cs in d.get("past", {}).items()},
+        work=None if "work" not in d else Work.from_json(d["work"]),
     )
     engine.plan(st)
     return st

@@ -53,6 +53,20 @@ class OverdueQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkQuery:
+    """督办 orders (``type="supervision"``) or appeals (``"appeal"``), newest first."""
+
+    type: str
+    status: str | None = None
+    agency: str | None = None  # subtree
+    case_id: str | None = None
+    record_id: str | None = None
+    overdue_at: int | None = None  # only orders awaiting a reply whose due time is before this instant
+    limit: int = 100
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryQuery:
     subscription_id: str
     status: str | None = None  # "delivered" or "dead"
@@ -148,10 +162,24 @@ class Store(Protocol):
         """One subscription's delivery log, newest outcome first (``at`` descending, then ``id``)."""
         ...
 
+    async def put_work(self, docs: Sequence[dict[str, Any]]) -> None:
+        """督办 and appeal documents (``rules.work_views``), each replacing the one of its ``id``."""
+        ...
+
+    async def search_work(self, query: WorkQuery) -> Page:
+        """Newest first (``at`` descending, then ``id``)."""
+        ...
+
+    async def get_work(self, work_id: str) -> dict[str, Any] | None: ...
+
     async def refresh(self) -> None:
         """Make everything written so far visible to searches (Elasticsearch is near-real-time)."""
 
     async def get_case(self, case_id: str) -> dict[str, Any] | None: ...
+
+    async def get_record(self, record_id: str) -> dict[str, Any] | None:
+        """One record, with ``revoked_by`` when a revocation or adjustment withdrew it."""
+        ...
 
     async def search_records(self, query: RecordQuery) -> Page:
         """Newest first (``at`` descending, then ``id``)."""

@@ -15,6 +15,7 @@ Layout, and why:
   paged with ``search_after``; no nested queries.
 * ``{prefix}-deliveries`` — the webhook delivery log, one document per
   subscription and record, replaced by a later outcome.
+* ``{prefix}-work`` — one document per 督办 and per appeal, replaced whole.
 * ``{prefix}-revoked`` — one document per revoked record (``_id``) naming its
   revocation; the revoked record itself carries the same mark as ``revoked_by``.
 
@@ -35,7 +36,7 @@ from elasticsearch import AsyncElasticsearch, BadRequestError
 from elasticsearch.helpers import async_bulk
 
 from rules.errors import Unavailable
-from rules.records import REVOCATION
+from rules.records import WITHDRAWING_KINDS
 from rules.timeutil import parse_instant
 from store.elastic_mappings import (
     CASE_MAPPING,
@@ -50,13 +51,14 @@ from store.elastic_migrate import outdated_indices
 from store.elastic_queries import ElasticQueries
 from store.elastic_stats import ElasticStats
 from store.elastic_trail import ElasticTrail
+from store.elastic_work import WORK_MAPPING, ElasticWork
 
 
 def _epoch(text: str | None) -> int | None:
     return None if text is None else parse_instant(text)
 
 
-class ElasticStore(ElasticQueries, ElasticStats, ElasticTrail):
+class ElasticStore(ElasticQueries, ElasticStats, ElasticTrail, ElasticWork):
     def __init__(self, url: str, prefix: str = "approval", *, shards: int = 1, replicas: int = 0) -> None:
         self.es = AsyncElasticsearch(url, request_timeout=30, retry_on_timeout=True, max_retries=3)
         self.prefix = prefix
@@ -69,6 +71,7 @@ class ElasticStore(ElasticQueries, ElasticStats, ElasticTrail):
         self.deliveries = f"{prefix}-deliveries"
         self.revoked = f"{prefix}-revoked"
         self.integrity = f"{prefix}-integrity"
+        self.work = f"{prefix}-work"
         self._set_up = False
         self._setup_lock: asyncio.Lock | None = None
 
@@ -86,6 +89,7 @@ class ElasticStore(ElasticQueries, ElasticStats, ElasticTrail):
             (self.deliveries, DELIVERY_MAPPING),
             (self.revoked, REVOKED_MAPPING),
             (self.integrity, INTEGRITY_MAPPING),
+            (self.work, WORK_MAPPING),
         )
 
     async def _ready(self) -> None:
@@ -141,12 +145,12 @@ class ElasticStore(ElasticQueries, ElasticStats, ElasticTrail):
         with a filter; the mark is kept by id in the ``revoked`` index too, read in real time, so a
         record written after its revocation (a repeat after a crash) is created already marked."""
         await self._ready()
-        revokers = {r["revokes"]: r["id"] for r in records if r["kind"] == REVOCATION and r.get("revokes")}
+        revokers = {r["revokes"]: r["id"] for r in records if r["kind"] in WITHDRAWING_KINDS and r.get("revokes")}
         # The marks first: a search that sees a revocation then sees its mark too (a refresh makes
         # every earlier write visible); a target not written yet is created marked, below.
         marks: list[dict[str, Any]] = []
         for r in records:
-            if r["kind"] == REVOCATION and r.get("revokes"):
+            if r["kind"] in WITHDRAWING_KINDS and r.get("revokes"):
                 marks.append(
                     {"_index": self._index(self.revoked), "_id": r["revokes"], "_source": {"revoker": r["id"]}}
                 )
@@ -227,7 +231,7 @@ class ElasticStore(ElasticQueries, ElasticStats, ElasticTrail):
 
     async def refresh(self) -> None:
         await self.es.indices.refresh(
-            index=f"{self.records},{self.cases},{self.clocks},{self.deliveries}", ignore_unavailable=True
+            index=f"{self.records},{self.cases},{self.clocks},{self.deliveries},{self.work}", ignore_unavailable=True
         )
 
     async def count(self) -> tuple[int, int]:

@@ -16,6 +16,8 @@ from typing import Any
 
 from elasticsearch import AsyncElasticsearch, NotFoundError
 
+from rules.records import UNCOUNTED_KINDS
+
 LAYOUT = 2  # the version in this layout's index names
 KEYWORD: dict[str, Any] = {"type": "keyword"}
 EPOCH: dict[str, Any] = {"type": "long"}  # epoch seconds
@@ -99,8 +101,8 @@ def subtree_query(scope: str) -> dict[str, Any]:
     }
 
 
-# A revocation counts for nothing, and neither does the record it revokes.
-NOT_COUNTED: list[dict[str, Any]] = [{"exists": {"field": "revoked_by"}}, {"term": {"kind": "revocation"}}]
+# A revocation or adjustment counts for nothing, nor does the record it withdraws, nor an action's record.
+NOT_COUNTED: list[dict[str, Any]] = [{"exists": {"field": "revoked_by"}}, {"terms": {"kind": list(UNCOUNTED_KINDS)}}]
 
 
 async def point_in_time(

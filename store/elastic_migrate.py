@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from elasticsearch import NotFoundError
 from elasticsearch.helpers import async_bulk
 
+from rules.records import WITHDRAWING_KINDS
 from rules.timeutil import parse_instant
 from store.elastic_mappings import point_in_time
 
@@ -84,7 +85,7 @@ async def migrate(store: ElasticStore) -> dict[str, int]:
     old_records = sorted(outdated & set(await _indices_behind(store, store.records)))
     for index in old_records:
         async for _, source in _documents(store, index):
-            if source.get("kind") == "revocation" and source.get("revokes"):
+            if source.get("kind") in WITHDRAWING_KINDS and source.get("revokes"):
                 revokers[source["revokes"]] = source["id"]
 
     def record(source: dict[str, Any]) -> None:

@@ -46,6 +46,14 @@ class ElasticQueries:
         hits, cursor = _page(res, q.limit)
         return Page([_record(h["_source"]) for h in hits], cursor)
 
+    async def get_record(self, record_id: str) -> dict[str, Any] | None:
+        try:
+            res = await self.es.search(index=self.records, query={"ids": {"values": [record_id]}}, size=1)
+        except NotFoundError:
+            return None
+        hits = res["hits"]["hits"]
+        return _record(hits[0]["_source"]) if hits else None
+
     async def get_case(self, case_id: str) -> dict[str, Any] | None:
         try:
             hit = await self.es.get(index=self.cases, id=case_id)

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from rules.records import REVOCATION
+from rules.records import WITHDRAWING_KINDS
 from rules.timeutil import parse_instant
 from store.sqlite_queries import SqliteQueries
 from store.sqlite_schema import (
@@ -31,15 +31,17 @@ from store.sqlite_schema import (
     SCHEMA,
     TRAIL_COLUMNS,
     TRAIL_INDEX,
+    UNCOUNTED_SQL,
     epoch_of,
 )
 from store.sqlite_stats import SqliteStats
 from store.sqlite_trail import SqliteTrail
+from store.sqlite_work import WORK_SCHEMA, SqliteWork
 
 T = TypeVar("T")
 
 
-class SqliteStore(SqliteQueries, SqliteStats, SqliteTrail):
+class SqliteStore(SqliteQueries, SqliteStats, SqliteTrail, SqliteWork):
     """``day_offset``: the UTC offset (seconds) of the days the roll-ups count in — the display offset,
     so that scorecards and daily counts for whole local days read the roll-ups, not the records."""
 
@@ -66,6 +68,7 @@ class SqliteStore(SqliteQueries, SqliteStats, SqliteTrail):
             db.execute("PRAGMA cache_size=-65536")  # 64 MiB of pages
             db.execute("PRAGMA mmap_size=268435456")
             db.executescript(SCHEMA)
+            db.executescript(WORK_SCHEMA)
             have = {r[1] for r in db.execute("PRAGMA table_info(records)")}
             for name, kind in TRAIL_COLUMNS:
                 if name not in have:
@@ -92,7 +95,7 @@ class SqliteStore(SqliteQueries, SqliteStats, SqliteTrail):
             # Files written before revocations were netted: the revoked table from their revocations.
             db.execute(
                 "INSERT OR IGNORE INTO revoked SELECT json_extract(CAST(doc AS TEXT), '$.revokes'), id FROM records "
-                "WHERE kind = 'revocation' AND json_extract(CAST(doc AS TEXT), '$.revokes') IS NOT NULL"
+                f"WHERE kind IN {UNCOUNTED_SQL} AND json_extract(CAST(doc AS TEXT), '$.revokes') IS NOT NULL"
             )
             db.execute(
                 f"INSERT INTO agency_days SELECT {day} AS d, agency_id, kind, COUNT(*), SUM(points) FROM records "
@@ -116,6 +119,7 @@ class SqliteStore(SqliteQueries, SqliteStats, SqliteTrail):
                     done_old=DAY_SQL.format(at="OLD.completed", o=o),
                     on_time_new=ON_TIME_SQL.format(s="NEW"),
                     on_time_old=ON_TIME_SQL.format(s="OLD"),
+                    uncounted=UNCOUNTED_SQL,
                 )
             )
             db.execute("INSERT OR REPLACE INTO meta VALUES ('day_offset', ?)", (str(o),))
@@ -132,7 +136,7 @@ class SqliteStore(SqliteQueries, SqliteStats, SqliteTrail):
             for r in records
         ]  # fmt: skip
 
-        revoked = [(r["revokes"], r["id"]) for r in records if r["kind"] == REVOCATION and r.get("revokes")]
+        revoked = [(r["revokes"], r["id"]) for r in records if r["kind"] in WITHDRAWING_KINDS and r.get("revokes")]
 
         def write(db: sqlite3.Connection) -> None:
             with db:

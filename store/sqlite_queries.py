@@ -76,6 +76,15 @@ class SqliteQueries:
 
         return await self._run(read)
 
+    async def get_record(self, record_id: str) -> dict[str, Any] | None:
+        def read(db: sqlite3.Connection) -> dict[str, Any] | None:
+            row = db.execute(
+                "SELECT doc, revoker FROM records LEFT JOIN revoked ON record_id = id WHERE id = ?", (record_id,)
+            ).fetchone()
+            return None if row is None else _with_revoker(row[0], row[1])
+
+        return await self._run(read)
+
     async def search_records(self, q: RecordQuery) -> Page:
         where: list[str] = ["1=1"]
         args: list[Any] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rules.records import UNCOUNTED_KINDS
 from rules.timeutil import parse_instant
 
 SCHEMA = """
@@ -65,10 +66,14 @@ RECORD_INSERT = (
     "chain_p, chain_n, chain_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 
-# Which records count: a revocation counts for nothing, and neither does the record it revokes,
-# whichever of the two was written first (``revoked`` is filled from revocations as they arrive).
-COUNTED_SQL = "{r}.kind != 'revocation' AND NOT EXISTS (SELECT 1 FROM revoked v WHERE v.record_id = {r}.id)"
-ROLLUP_VERSION = "2"  # 2: revoked records and revocations are left out
+# Which records count: a revocation or an adjustment counts for nothing, and neither does the record it withdraws,
+# whichever of the two was written first (``revoked`` is filled from them as they arrive); nor do the records of
+# supervisors' and agencies' actions.
+UNCOUNTED_SQL = "(" + ", ".join(f"'{k}'" for k in UNCOUNTED_KINDS) + ")"
+COUNTED_SQL = (
+    "{r}.kind NOT IN " + UNCOUNTED_SQL + " AND NOT EXISTS (SELECT 1 FROM revoked v WHERE v.record_id = {r}.id)"
+)
+ROLLUP_VERSION = "3"  # 2: revoked records and revocations are left out; 3: adjustments and action records too
 ROLLUP_TRIGGER = """
 CREATE TRIGGER records_rollup AFTER INSERT ON records WHEN {counted_new} BEGIN
     INSERT INTO agency_days VALUES ({day}, NEW.agency_id, NEW.kind, 1, NEW.points)
@@ -80,10 +85,10 @@ END;
 CREATE TRIGGER records_revoked AFTER INSERT ON revoked BEGIN
     UPDATE agency_days SET n = n - 1, points = points - (SELECT points FROM records WHERE id = NEW.record_id)
         WHERE (day, agency_id, kind) IN (SELECT {day_r}, agency_id, kind FROM records r
-                                        WHERE r.id = NEW.record_id AND r.kind != 'revocation');
+                                        WHERE r.id = NEW.record_id AND r.kind NOT IN {uncounted});
     UPDATE handler_days SET n = n - 1, points = points - (SELECT points FROM records WHERE id = NEW.record_id)
         WHERE (day, agency_id, handler_id, kind) IN (SELECT {day_r}, agency_id, handler_id, kind FROM records r
-                                                    WHERE r.id = NEW.record_id AND r.kind != 'revocation');
+                                                    WHERE r.id = NEW.record_id AND r.kind NOT IN {uncounted});
 END;
 CREATE TRIGGER steps_rollup_in AFTER INSERT ON steps WHEN NEW.completed IS NOT NULL BEGIN
     INSERT INTO step_days VALUES ({done_new}, NEW.agency_id, COALESCE(NEW.handler_id, ''), 1, {on_time_new})

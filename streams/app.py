@@ -1,9 +1,10 @@
 """The Faust worker: events in, records out, every step timed to the second.
 
-One agent consumes two co-partitioned topics: agency events and the worker's
-own *ticks*.  Every change to a case — an event applied, a timer fired, a
-closed case forgotten — happens in that agent (``streams.judging``), so a case
-has one writer, and its changelog partition is always its events partition.
+One agent consumes three co-partitioned topics: agency events, the actions of
+supervisors and agencies (from the API), and the worker's own *ticks*.  Every
+change to a case — an event applied, an action, a timer fired, a closed case
+forgotten — happens in that agent (``streams.judging``), so a case has one
+writer, and its changelog partition is always its events partition.
 
 What Faust provides here: the consumer group and its rebalancing, the
 changelog-backed tables and their recovery.  What it does not decide: where
@@ -70,7 +71,7 @@ def create_app(
         topic_partitions=topics.partitions,
         producer_max_request_size=topics.rejected_max_bytes,
     )
-    source = app.topic(topics.events, topics.ticks, **RAW)
+    source = app.topic(topics.events, topics.ticks, topics.actions, **RAW)
     ticks = app.topic(topics.ticks, **RAW)
     # bytes types make Faust pick the raw codec for the changelogs too
     cases = app.Table("cases", default=None, partitions=topics.partitions, key_type=bytes, value_type=bytes)
@@ -78,9 +79,10 @@ def create_app(
     saved_positions = app.Table(
         "positions", default=None, partitions=topics.partitions, key_type=bytes, value_type=bytes
     )
-    start_uncommitted_at_earliest(app, [topics.events, topics.ticks])
+    start_uncommitted_at_earliest(app, [topics.events, topics.ticks, topics.actions])
     watch_recovery(app)
     positions = Positions(topics.events, kafka.bootstrap, topics.app_id, topics.rejected_max_bytes)
+    action_positions = Positions(topics.actions, kafka.bootstrap, f"{topics.app_id}-actions", topics.rejected_max_bytes)
     judge = Judge(
         app,
         Engine(pack),
@@ -98,12 +100,13 @@ def create_app(
             max_event_bytes=pipeline.max_event_bytes,
             rejected_max_bytes=topics.rejected_max_bytes,
         ),
+        action_positions,
     )
     timers = judge.timers
     lock = asyncio.Lock()  # one batch at a time, and none while partitions are being revoked
     metrics.watch_lag(app)
     metrics.open_timers.set_function(lambda: len(timers))
-    metrics.catching_up.set_function(lambda: len(positions.target))
+    metrics.catching_up.set_function(lambda: len(positions.target) + len(action_positions.target))
 
     @app.agent(source)
     async def judging(stream: faust.StreamT[bytes]) -> None:
@@ -127,9 +130,9 @@ def create_app(
         # rebalance's revocation waits for the lock.
         await resume_at_positions()
         log.info(
-            "timers rebuilt: %d cases on partitions %s; catching up on %s", n, sorted(active), positions.catching_up(),
+            "timers rebuilt: %d cases on partitions %s; catching up on %s", n, sorted(active), judge.catching_up(),
             extra={"cases": n, "partitions": sorted(active),
-                   "catching_up": {str(p): t for p, t in positions.catching_up().items()}},
+                   "catching_up": {t: {str(p): o for p, o in c.items()} for t, c in judge.catching_up().items()}},
         )  # fmt: skip
 
     async def resume_at_positions() -> None:
@@ -138,7 +141,7 @@ def create_app(
         Only a shortcut: a consumer that starts elsewhere is corrected by ``Judge.run`` (skip or read directly)
         and by the stall watcher, so a failed commit costs time, never an event.
         """
-        offsets = {TP(topics.events, p): off for p, off in positions.next.items()}
+        offsets = {TP(pos.topic, p): off for pos in (positions, action_positions) for p, off in pos.next.items()}
         try:
             await asyncio.wait_for(app.consumer._commit(offsets), timeout=5.0)  # type: ignore[attr-defined]
         except Exception as e:  # a rebalance under way, a coordinator away: the skip/read-directly path covers it
@@ -155,12 +158,12 @@ def create_app(
         while True:
             now = int(time.time())
             due: dict[int, list[str]] = {}
-            for partition, case_id in timers.due(now, positions.live):
+            for partition, case_id in timers.due(now, judge.live):
                 due.setdefault(partition, []).append(case_id)
             for partition, case_ids in due.items():  # one tick per partition names all its due cases
                 for i in range(0, len(case_ids), 1000):
                     await ticks.send(key=b"tick", value=orjson.dumps(case_ids[i : i + 1000]), partition=partition)
-            earliest = timers.earliest(positions.live)
+            earliest = timers.earliest(judge.live)
             delay = 1.0 if earliest is None else min(1.0, max(0.02, earliest - time.time()))
             timers.changed.clear()
             with contextlib.suppress(TimeoutError):
@@ -171,16 +174,17 @@ def create_app(
         """Partitions whose consumer stalls below their catch-up target are read directly."""
         while True:
             await asyncio.sleep(0.5)
-            for partition in positions.stalled(after=pipeline.catch_up_stall_seconds):
+            for topic, partition in judge.stalled(after=pipeline.catch_up_stall_seconds):
                 async with lock:
                     try:
-                        await judge.catch_up(partition)
+                        await judge.catch_up(topic, partition)
                     except Exception as e:
                         _stop(e)
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def close_reader(sender: Any, **kwargs: Any) -> None:
         await positions.close()
+        await action_positions.close()
 
     return app
 

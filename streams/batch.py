@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from rules.actions import Action, parse_action
 from rules.agency import in_subtree
 from rules.engine import CaseState, Output, state_to_json
 from rules.events import Event, Rejection, future_stamped, parse_line
-from rules.live import on_event, on_tick
+from rules.live import on_action, on_event, on_tick
 from rules.records import Record
 from streams.provenance import SCOPE_HEADER, SENDER_HEADER, header, received_at
 from streams.rejections import rejection_message, too_large
@@ -36,7 +37,7 @@ class Batch:
         self.j = judge
         self.now = now
         self.states: dict[bytes, tuple[int, CaseState | None]] = {}  # key -> (partition, state; None = forget)
-        self.applied: dict[bytes, list[Event]] = {}  # this batch's events per case, to rebuild after a failure
+        self.applied: dict[bytes, list[Event | Action]] = {}  # this batch's inputs per case, to rebuild after a failure
         self.touched: dict[bytes, int] = {}  # cases of caught-up partitions an event changed
         self.outputs: list[tuple[Output, Any]] = []
         self.timed: list[Record] = []  # raised by a timer: their lateness is measured once acknowledged
@@ -53,9 +54,8 @@ class Batch:
     def event(self, msg: Any) -> None:
         j = self.j
         j.metrics.events.inc()
-        value = b"" if msg.value is None else bytes(msg.value)
-        if len(value) > j.conf.max_event_bytes:
-            self.outputs.append((too_large(msg.offset, len(value), j.conf.max_event_bytes, value), msg))
+        value = self._value(msg)
+        if value is None:
             return
         got = parse_line(value, msg.offset)
         if isinstance(got, Rejection):
@@ -93,11 +93,52 @@ class Batch:
         self.outputs.extend((o, msg) for o in outputs)
         # An unknown case is kept too (closed, forgotten after the retention like a completed one): its
         # events' ids are used up, so a copy resent later is skipped as replay skips it (contract §1).
-        st.partition = p
-        self.states[key] = (p, st)
+        self._keep(key, p, st, got)
+
+    def action(self, msg: Any) -> None:
+        """A supervisor's or agency's action from the API (``rules.workflow``), judged in the case's order."""
+        j = self.j
+        value = self._value(msg)
+        if value is None:
+            return
+        got = parse_action(value, msg.offset)
+        if isinstance(got, Rejection):
+            self.outputs.append((got, msg))
+            return
+        key = got.case_id.encode()
+        if msg.key != key:
+            reason = f"the message key {msg.key!r} is not the case_id {got.case_id!r}; the API keys actions by case"
+            self.outputs.append((Rejection(msg.offset, got.action_id, got.case_id, "bad_key", reason, value), msg))
+            return
+        p = msg.partition
+        try:
+            st, outputs = on_action(j.engine, self.load(key), got)
+        except Exception as e:  # a bug: keep the action, never stop on it
+            self._failed(key, p, e)
+            reason = f"the worker failed on this action ({type(e).__name__}: {e}); report it to the operators"
+            refused = Rejection(msg.offset, got.action_id, got.case_id, "internal_error", reason, value)
+            self.outputs.append((refused, msg))
+            return
+        self.outputs.extend((o, msg) for o in outputs)
+        if st.work is not None:  # else nothing applied (refused): the case is left as it was
+            self._keep(key, p, st, got)
+
+    def _value(self, msg: Any) -> bytes | None:
+        """The message's bytes, or None when it is over the size limit (then kept as a rejection)."""
+        value = b"" if msg.value is None else bytes(msg.value)
+        limit = self.j.conf.max_event_bytes
+        if len(value) > limit:
+            self.outputs.append((too_large(msg.offset, len(value), limit, value), msg))
+            return None
+        return value
+
+    def _keep(self, key: bytes, partition: int, st: CaseState, got: Event | Action) -> None:
+        """The case's new state, to be made durable with the batch; its wall clock fires after the batch."""
+        st.partition = partition
+        self.states[key] = (partition, st)
         self.applied.setdefault(key, []).append(got)
-        if j.positions.live(p):
-            self.touched[key] = p
+        if self.j.live(partition):
+            self.touched[key] = partition
 
     def _out_of_scope(self, key: bytes, ev: Event, scope: str, msg: Any) -> Rejection | None:
         """An event may only change a case of its sender's agency subtree; the case's agency is the one
@@ -126,7 +167,7 @@ class Batch:
         st = self.load(key)
         if st is None:
             return
-        if st.closed and st.next_due is None and st.last_t + self.j.conf.retain_seconds <= self.now:
+        if st.closed and st.due is None and not st.awaiting and st.last_t + self.j.conf.retain_seconds <= self.now:
             self.states[key] = (partition, None)
             return
         if not self._fire(key, partition, st, timed=True):
@@ -160,8 +201,8 @@ class Batch:
         self.j.metrics.internal_errors.inc()
         self.j.decoded.pop(key, None)
         st = self.j.load_stored(key)
-        for ev in self.applied.get(key, []):
-            st, _ = on_event(self.j.engine, st, ev)  # deterministic: what it raised is already in the outputs
+        for got in self.applied.get(key, []):  # deterministic: what they raised is already in the outputs
+            st, _ = on_event(self.j.engine, st, got) if isinstance(got, Event) else on_action(self.j.engine, st, got)
         if st is None:
             self.states.pop(key, None)
         else:

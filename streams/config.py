@@ -19,6 +19,7 @@ class Topics:
     records: str = "approval.records"
     rejected: str = "approval.rejected"
     ticks: str = "approval.ticks"
+    actions: str = "approval.actions"  # supervisors' and agencies' actions, written by the API only
     subscriptions: str = "approval.subscriptions"
     deliveries: str = "approval.webhooks.deliveries"
     dead_letter: str = "approval.webhooks.dead"

@@ -1,4 +1,4 @@
-"""Judging batches of messages: events and ticks in, records, rejections, states and positions out.
+"""Judging batches of messages: events, actions and ticks in, records, rejections, states and positions out.
 
 A batch is made durable in one order — records acknowledged by Kafka, then the
 case states, then the read positions (``streams.positions``) — so a crash can
@@ -71,12 +71,18 @@ class Judge:
         positions: Positions,
         metrics: PipelineMetrics,
         config: JudgeConfig,
+        action_positions: Positions | None = None,
     ) -> None:
         self.app = app
         self.engine = engine
         self.cases = cases
         self.saved_positions = saved_positions
         self.positions = positions
+        # Every input with positions of its own, and the table key its position is saved under: events (as
+        # before actions existed) and the actions topic, judged exactly like events.
+        self.feeds: dict[str, tuple[Positions, bytes]] = {positions.topic: (positions, b"%d")}
+        if action_positions is not None:
+            self.feeds[action_positions.topic] = (action_positions, b"actions:%d")
         self.metrics = metrics
         self.conf = config
         self.timers = Timers()
@@ -86,11 +92,19 @@ class Judge:
         self.decoded: OrderedDict[bytes, CaseState] = OrderedDict()
 
     def wake_at(self, st: CaseState) -> int | None:
-        if st.next_due is not None:
-            return st.next_due + self.conf.grace
-        if st.closed:
+        due = st.due
+        if due is not None:
+            return due + self.conf.grace
+        if st.closed and not st.awaiting:
             return st.last_t + self.conf.retain_seconds  # then the case is forgotten
         return None
+
+    def live(self, partition: int) -> bool:
+        """Owned and caught up on every input: its timers may fire on the wall clock."""
+        return all(pos.live(partition) for pos, _ in self.feeds.values())
+
+    def catching_up(self) -> dict[str, dict[int, int]]:
+        return {topic: pos.catching_up() for topic, (pos, _) in self.feeds.items() if pos.target}
 
     def load_stored(self, key: bytes) -> CaseState | None:
         stored = self.cases.get(key)
@@ -109,71 +123,79 @@ class Judge:
                 ticks.append(msg)
                 continue
             p = msg.partition
-            verdict = self.positions.place(p, msg.offset)
+            pos = self.feeds[msg.topic][0]
+            verdict = pos.place(p, msg.offset)
             if verdict == SKIP:
                 continue
             if verdict == GAP:
-                start = self.positions.next[p]
-                missed = await self.positions.read(p, start, msg.offset)
+                start = pos.next[p]
+                missed = await pos.read(p, start, msg.offset)
                 # A gap without records is transaction markers or retention; with records, the consumer skipped.
                 log.log(
                     logging.WARNING if missed else logging.DEBUG,
-                    "offsets %d..%d of partition %d came not from the consumer; read them directly (%d events)",
-                    start, msg.offset - 1, p, len(missed),
-                    extra={"partition": p, "first": start, "last": msg.offset - 1, "events": len(missed)},
+                    "offsets %d..%d of %s[%d] came not from the consumer; read them directly (%d messages)",
+                    start, msg.offset - 1, msg.topic, p, len(missed),
+                    extra={"topic": msg.topic, "partition": p, "first": start, "last": msg.offset - 1,
+                           "events": len(missed)},
                 )  # fmt: skip
                 self.metrics.direct_reads.inc(len(missed))
                 for rec in missed:
-                    self._judge(batch, rec)
-            self._judge(batch, msg)
+                    self._judge(batch, rec, pos)
+            self._judge(batch, msg, pos)
         for msg in ticks:
-            if self.positions.live(msg.partition):  # a partition catching up fires nothing
+            if self.live(msg.partition):  # a partition catching up fires nothing
                 batch.tick(msg)
         batch.fire_wall_clock()
         await batch.commit()
         await self.save_positions()
 
-    async def catch_up(self, partition: int) -> None:
+    async def catch_up(self, topic: str, partition: int) -> None:
         """Read what is left below a stalled partition's target directly, judge it, and call it caught up."""
-        target = self.positions.target.get(partition)
+        pos = self.feeds[topic][0]
+        target = pos.target.get(partition)
         if target is None:
             return
-        start = self.positions.next[partition]
-        missed = await self.positions.read(partition, start, target)
+        start = pos.next[partition]
+        missed = await pos.read(partition, start, target)
         if missed:
             log.warning(
-                "partition %d made no progress below its end offset %d; read offsets %d.. directly (%d events)",
-                partition, target, start, len(missed),
-                extra={"partition": partition, "first": start, "target": target, "events": len(missed)},
+                "%s[%d] made no progress below its end offset %d; read offsets %d.. directly (%d messages)",
+                topic, partition, target, start, len(missed),
+                extra={"topic": topic, "partition": partition, "first": start, "target": target,
+                       "events": len(missed)},
             )  # fmt: skip
             self.metrics.direct_reads.inc(len(missed))
             batch = Batch(self, int(time.time()))
             for rec in missed:
-                self._judge(batch, rec)
+                self._judge(batch, rec, pos)
             batch.fire_wall_clock()
             await batch.commit()
             await self.save_positions()
-        self.positions.caught_up(partition)
+        pos.caught_up(partition)
         self.timers.changed.set()
 
-    def _judge(self, batch: Batch, msg: Any) -> None:
-        if self.positions.place(msg.partition, msg.offset) == SKIP:
+    def stalled(self, after: float) -> list[tuple[str, int]]:
+        return [(topic, p) for topic, (pos, _) in self.feeds.items() for p in pos.stalled(after)]
+
+    def _judge(self, batch: Batch, msg: Any, pos: Positions) -> None:
+        if pos.place(msg.partition, msg.offset) == SKIP:
             return
-        batch.event(msg)
-        if self.positions.advance(msg.partition, msg.offset):
+        if pos is self.positions:
+            batch.event(msg)
+        else:
+            batch.action(msg)
+        if pos.advance(msg.partition, msg.offset) and self.live(msg.partition):
             self.timers.changed.set()
 
     async def save_positions(self) -> None:
-        changed = self.positions.take_changed()
-        if not changed:
-            return
         send = self.app.producer.send
         topic = self.saved_positions.changelog_topic.get_topic_name()
         futures = []
-        for p, offset in changed.items():
-            key, value = b"%d" % p, b"%d" % offset
-            self.saved_positions.data[key] = value
-            futures.append(await send(topic, key, value, p, None, None))
+        for pos, key_format in self.feeds.values():
+            for p, offset in pos.take_changed().items():
+                key, value = key_format % p, b"%d" % offset
+                self.saved_positions.data[key] = value
+                futures.append(await send(topic, key, value, p, None, None))
         for fut in futures:
             await fut
 
@@ -182,20 +204,21 @@ class Judge:
         """Recovery is complete: positions, catch-up targets and due-indexes of ``active`` partitions."""
         self.decoded.clear()
         self.timers.reset(active)
-        self.positions.drop(self.positions.owned())
-        offsets = await self.positions.end_offsets(active)
-        for p in sorted(active):
-            first, end = offsets[p]
-            stored = self.saved_positions.data.get(b"%d" % p)
-            nxt = first if stored is None else int(stored)
-            if nxt < first:
-                log.error(
-                    "partition %d: events at offsets %d..%d were deleted by Kafka's retention before they were "
-                    "judged; raise the events topic's retention above the longest outage",
-                    p, nxt, first - 1, extra={"partition": p, "first": nxt, "available": first},
-                )  # fmt: skip
-                nxt = first
-            self.positions.assign(p, nxt, end)
+        for pos, key_format in self.feeds.values():
+            pos.drop(pos.owned())
+            offsets = await pos.end_offsets(active)
+            for p in sorted(active):
+                first, end = offsets[p]
+                stored = self.saved_positions.data.get(key_format % p)
+                nxt = first if stored is None else int(stored)
+                if nxt < first:
+                    log.error(
+                        "%s[%d]: messages at offsets %d..%d were deleted by Kafka's retention before they were "
+                        "judged; raise the topic's retention above the longest outage",
+                        pos.topic, p, nxt, first - 1, extra={"partition": p, "first": nxt, "available": first},
+                    )  # fmt: skip
+                    nxt = first
+                pos.assign(p, nxt, end)
         n = 0
         unbound: list[UnknownVersion] = []
         for stored_state in list(self.cases.data.values()):
@@ -218,4 +241,5 @@ class Judge:
     def revoked(self, partitions: set[int]) -> None:
         self.decoded.clear()
         self.timers.drop(partitions)
-        self.positions.drop(partitions)
+        for pos, _ in self.feeds.values():
+            pos.drop(partitions)

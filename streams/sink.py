@@ -1,4 +1,4 @@
-"""The sink: records, case documents and webhook delivery outcomes into the store, in batches, losing nothing.
+"""The sink: records, case, 督办 and appeal documents, webhook outcomes into the store, in batches, losing nothing.
 
 Case documents are derived here from the worker's state changelog — which
 already carries every case's full state on every change — so the worker
@@ -28,6 +28,7 @@ from rules.engine import Engine, state_from_json
 from rules.pack import RulePack
 from rules.state import UnknownVersion
 from rules.views import case_document
+from rules.work_views import acks_of, work_documents
 from store.base import Store
 from streams.config import Kafka, Pipeline, Topics
 from streams.faust_app import RAW, new_app
@@ -40,14 +41,18 @@ log = logging.getLogger("approval_monitor.sink")
 STORE_RETRY = RetryPolicy(backoff=0.2, cap=30.0)
 
 
-def _document(engine: Engine, value: bytes, now: int) -> dict[str, Any] | None:
-    """A case's document; none while the sink's rule pack lacks the version the case bound (the worker refuses
-    such a pack, naming the cases; the sink goes on indexing records)."""
+def _documents(engine: Engine, value: bytes, now: int) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """A case's document and its 督办 and appeal documents; no case document while the sink's rule pack lacks the
+    version the case bound (the worker refuses such a pack, naming the cases; the sink goes on indexing records)."""
     try:
-        return case_document(state_from_json(engine, orjson.loads(value)), now)
+        st = state_from_json(engine, orjson.loads(value))
     except UnknownVersion as e:
         log.error("no case document: %s", e, extra={"case_id": e.case_id, "item_code": e.code})
-        return None
+        return None, []
+    doc = case_document(st, now)
+    if doc is not None and st.work is not None and st.work.acks:
+        doc["acks"] = acks_of(st.work)
+    return doc, work_documents(st)
 
 
 def create_sink_app(
@@ -109,7 +114,13 @@ def create_sink_app(
             else:
                 states[msg.key] = msg.value
         now = int(time.time())
-        latest = [doc for value in states.values() if (doc := _document(engine, value, now)) is not None]
+        latest: list[dict[str, Any]] = []
+        work: list[dict[str, Any]] = []
+        for value in states.values():
+            doc, docs = _documents(engine, value, now)
+            if doc is not None:
+                latest.append(doc)
+            work += docs
         if records:
             linked: list[list[dict[str, Any]]] = []
 
@@ -121,6 +132,8 @@ def create_sink_app(
             await durably(f"{len(records)} records", put)
         if latest:
             await durably(f"{len(latest)} case documents", lambda batch=latest: store.put_cases(batch))
+        if work:
+            await durably(f"{len(work)} 督办 and appeal documents", lambda batch=work: store.put_work(batch))
         if deliveries:
             batch = list(deliveries.values())
             await durably(f"{len(batch)} delivery log entries", lambda batch=batch: store.put_deliveries(batch))

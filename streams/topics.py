@@ -1,7 +1,8 @@
 """The pipeline's topics, created at start-up with the partition counts the design needs.
 
-Events and ticks must have the same number of partitions: the worker's table is
-co-partitioned with both, and a case's ticks go to its events' partition.
+Events, ticks and actions must have the same number of partitions: the worker's
+table is co-partitioned with all three, and a case's ticks and actions go to its
+events' partition.
 Records and rejections are keyed by case too, so a consumer sees a case's
 history in order.  Webhook subscriptions are few: half as many partitions,
 which bounds how many deliverer processes share them.  The state table's changelog is created here as well (with
@@ -30,6 +31,7 @@ def topic_specs(topics: Topics) -> dict[str, int]:
     return {
         topics.events: n,
         topics.ticks: n,
+        topics.actions: n,
         topics.records: n,
         topics.rejected: max(1, n // 2),
         topics.cases_changelog: n,
@@ -42,7 +44,7 @@ def topic_specs(topics: Topics) -> dict[str, int]:
 
 
 def ensure_topics(topics: Topics, kafka: Kafka, timeout: float = 30.0) -> None:
-    """Create missing topics; check that existing events and ticks topics agree on partitions."""
+    """Create missing topics; check that the events, ticks and actions topics agree on partitions."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -57,6 +59,7 @@ def ensure_topics(topics: Topics, kafka: Kafka, timeout: float = 30.0) -> None:
         existing = set(admin.list_topics())
         # Only a case's latest state counts, and a subscription's latest version (a tombstone deletes it).
         compact = {"cleanup.policy": "compact"}
+        forever = {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
         configs = {
             topics.cases_changelog: compact,
             topics.positions_changelog: compact,
@@ -66,7 +69,9 @@ def ensure_topics(topics: Topics, kafka: Kafka, timeout: float = 30.0) -> None:
             # The broker stamps each event as it arrives: its received_at (streams.provenance).
             topics.events: events_topic_config(topics.sender_timestamps),
             # Evidence that the store's trail was whole up to each head: never deleted, never compacted.
-            topics.anchors: {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"},
+            topics.anchors: forever,
+            # What supervisors and agencies did, as they did it: the originals behind every action record.
+            topics.actions: forever,
         }
         missing = [
             NewTopic(name, num_partitions=n, replication_factor=kafka.replication, topic_configs=configs.get(name, {}))
@@ -81,14 +86,15 @@ def ensure_topics(topics: Topics, kafka: Kafka, timeout: float = 30.0) -> None:
             _set_configs(admin, topics.rejected, {"max.message.bytes": str(topics.rejected_max_bytes)})
         if topics.events in existing:
             _set_configs(admin, topics.events, events_topic_config(topics.sender_timestamps))
-        pair = [topics.events, topics.ticks]
+        pair = [topics.events, topics.ticks, topics.actions]
         described = {d["name"]: len(d["partitions"]) for d in admin.describe_topics(pair)}
-        if described.get(topics.events) != described.get(topics.ticks):
-            raise BadInput(
-                f"topic {topics.events} has {described.get(topics.events)} partitions but "
-                f"{topics.ticks} has {described.get(topics.ticks)}; they must match "
-                "(recreate the ticks topic with the events topic's count)"
-            )
+        for other in pair[1:]:
+            if described.get(topics.events) != described.get(other):
+                raise BadInput(
+                    f"topic {topics.events} has {described.get(topics.events)} partitions but "
+                    f"{other} has {described.get(other)}; they must match "
+                    f"(recreate {other} with the events topic's count)"
+                )
     finally:
         admin.close()
 

@@ -66,6 +66,7 @@ class Names:
         self.app_id = f"am-test-{tag}"
         self.events = f"t{tag}.events"
         self.ticks = f"t{tag}.ticks"
+        self.actions = f"t{tag}.actions"
         self.records = f"t{tag}.records"
         self.rejected = f"t{tag}.rejected"
         self.subscriptions = f"t{tag}.subscriptions"
@@ -76,7 +77,7 @@ class Names:
     def topics(self) -> Topics:
         return Topics(
             app_id=self.app_id, events=self.events, records=self.records, rejected=self.rejected, ticks=self.ticks,
-            subscriptions=self.subscriptions, deliveries=self.deliveries, dead_letter=self.dead,
+            actions=self.actions, subscriptions=self.subscriptions, deliveries=self.deliveries, dead_letter=self.dead,
             partitions=self.partitions,
         )  # fmt: skip
 

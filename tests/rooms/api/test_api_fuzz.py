@@ -14,6 +14,7 @@ from support.data import AUTH, KEYS, RECORDS, filled_sqlite
 from api.app import create_api
 from api.auth import ApiKey, Keyring, hash_key
 from rules.pack import parse_pack
+from streams.action_log import ActionLog
 from streams.config import Kafka, Topics
 from streams.emitter import Emitter
 from streams.subscriptions import SubscriptionLog
@@ -38,13 +39,14 @@ def api_schema(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -
     store = filled_sqlite(tmp_path_factory.mktemp("fuzz") / "monitor.db")
     emitter = Emitter(kafka_bootstrap, "fuzz.approval.events")
     topics = Topics(app_id="fuzz", events="fuzz.events", ticks="fuzz.ticks", records="fuzz.records",
-                    subscriptions="fuzz.subscriptions", partitions=1)  # fmt: skip
+                    subscriptions="fuzz.subscriptions", actions="fuzz.actions", partitions=1)  # fmt: skip
     ensure_topics(topics, Kafka(kafka_bootstrap))
     subscriptions = SubscriptionLog(kafka_bootstrap, topics.subscriptions, topics.records,
                                     box=SecretBox(new_key()), allow=networks(["127.0.0.0/8"]))  # fmt: skip
     keys = [*KEYS.values(), ApiKey(name="admin", sha256=hash_key("admin-key"), role="admin")]
     app = create_api(store, Keyring(keys), bands=[0, 5, 15, 30], emitter=emitter, feed=FiniteFeed(),
-                     subscriptions=subscriptions, pack=parse_pack(SAMPLE_PACK.read_text()))  # fmt: skip
+                     subscriptions=subscriptions, pack=parse_pack(SAMPLE_PACK.read_text()),
+                     actions=ActionLog(emitter.producer, topics.actions))  # fmt: skip
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
@@ -57,8 +59,12 @@ def test_no_server_errors(api_schema: schemathesis.BaseSchema) -> None:
         @given(case=operation.as_strategy())
         @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def no_5xx(case: schemathesis.Case) -> None:
-            if "/subscriptions" in case.path:
+            if "/subscriptions" in case.path and "/supervisions" not in case.path:
                 headers = {"Authorization": "Bearer admin-key"}
+            elif case.method == "POST" and (case.path.endswith("/reply") or case.path == "/v1/appeals"):
+                headers = AUTH["market"]  # an agency answers and appeals
+            elif case.method == "POST" and case.path != "/v1/events":
+                headers = AUTH["sup"]  # a supervisor orders, reviews, decides, acknowledges
             else:
                 headers = AUTH["ingest"] if case.method == "POST" else AUTH["sup"]
             response = case.call(headers=headers)
@@ -68,5 +74,6 @@ def test_no_server_errors(api_schema: schemathesis.BaseSchema) -> None:
         checked.append(f"{operation.method.upper()} {operation.path}")
     wanted = {"GET /v1/overdue", "GET /v1/records", "POST /v1/events", "GET /v1/alerts/stream",
               "POST /v1/subscriptions", "GET /v1/subscriptions/{sub_id}/deliveries",
-              "DELETE /v1/subscriptions/{sub_id}"}  # fmt: skip
+              "DELETE /v1/subscriptions/{sub_id}", "POST /v1/supervisions", "POST /v1/appeals",
+              "POST /v1/appeals/{appeal_id}/decision", "POST /v1/records/{record_id}/ack"}  # fmt: skip
     assert wanted <= set(checked)

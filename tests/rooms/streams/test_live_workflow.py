@@ -1,0 +1,174 @@
+"""督办 and appeals through the real pipeline: API → actions topic → worker → records → sink → store → API.
+
+An order unanswered past its due time escalates exactly once, on the second it
+fell due, across a SIGKILL of the worker just before it; a reply in time prevents
+it; an upheld appeal withdraws the appealed record's points from the scorecards
+on both stores; every action is refused for the wrong role and out of scope.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from support.data import AUTH, KEYS
+from support.live import Feed, Names, Worker, read_topic
+
+from api.app import create_api
+from api.auth import ApiKey, Keyring, hash_key
+from approval_monitor.packs import load_pack
+from rules.timeutil import format_instant, parse_instant
+from store.elastic import ElasticStore
+from store.sqlite import SqliteStore
+from streams.action_log import ActionLog
+from streams.emitter import Emitter
+
+pytestmark = pytest.mark.kafka
+
+PACK = """
+version: 2
+penalties: {overdue: 2, escalation: 5}
+appeal_days: 2
+items:
+  - code: quick
+    steps: [{name: accept, limit_hours: 0.001}]
+"""
+LAND = ApiKey(name="land bureau", sha256=hash_key("land-key"), role="agency", scope="city/land")
+HEADERS = {**AUTH, "land": {"Authorization": "Bearer land-key"}}
+DUE_HOURS = 0.008  # 28.8 s
+
+
+def _until(what: str, probe: Callable[[], Any], timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = probe()
+        if got:
+            return got
+        time.sleep(0.3)
+    raise AssertionError(f"no {what} within {timeout}s")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "elasticsearch"])
+def test_orders_escalate_once_across_a_kill_and_an_upheld_appeal_cancels_the_points(
+    kafka_bootstrap: str, tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    pack_path = tmp_path / "pack.yaml"
+    pack_path.write_text(PACK)
+    names = Names(partitions=2)
+    if backend == "sqlite":
+        url, prefix = f"sqlite:///{tmp_path / 'monitor.db'}", ""
+        store: Any = SqliteStore(tmp_path / "monitor.db")
+    else:
+        url, prefix = request.getfixturevalue("elastic_url"), f"wf{uuid.uuid4().hex[:8]}"
+        store = ElasticStore(url, prefix=prefix)
+    env = {**names.env(kafka_bootstrap, pack_path), "APPROVAL_MONITOR_STORE_URL": url,
+           "APPROVAL_MONITOR_STORE_PREFIX": prefix}  # fmt: skip
+    worker = Worker(env, tmp_path / "worker.log").start()
+    sink = Worker(env, tmp_path / "sink.log").start("sink")
+    emitter = Emitter(kafka_bootstrap, names.events)
+    api = create_api(store, Keyring([*KEYS.values(), LAND]), bands=[0, 5, 15, 30], emitter=emitter,
+                     actions=ActionLog(emitter.producer, names.actions), pack=load_pack(pack_path))  # fmt: skip
+    try:
+        worker.wait_ready()
+        feed = Feed(kafka_bootstrap, names.events)
+        an_hour_ago = time.time() - 3600
+        for case in ("A", "B"):
+            feed.send(case, "case_submitted", at=an_hour_ago, item_code="quick", agency_id="city/market/hall")
+            feed.send(case, "step_started", at=an_hour_ago, step="accept", handler_id=f"h-{case}")
+        with TestClient(api) as client:
+
+            def get(path: str, who: str = "sup") -> Any:
+                res = client.get(path, headers=HEADERS[who])
+                assert res.status_code == 200, res.text
+                return res.json()
+
+            def post(path: str, body: dict[str, Any], who: str, status: int = 202) -> Any:
+                res = client.post(path, json=body, headers=HEADERS[who])
+                assert res.status_code == status, (path, who, res.text)
+                return res.json()
+
+            overdue = {}
+            for case in ("A", "B"):
+                found = _until(
+                    f"overdue of {case}", lambda c=case: get(f"/v1/records?kind=overdue&case_id={c}")["items"]
+                )
+                overdue[case] = found[0]
+
+            # Roles and scopes: only supervisors order, only the addressed agency replies.
+            order_body = {"record_id": overdue["A"]["id"], "due_hours": DUE_HOURS, "note": "请说明超时原因"}
+            assert post("/v1/supervisions", order_body, "market", 403)["status"] == 403
+            assert "due_hours" in post("/v1/supervisions", {"record_id": overdue["A"]["id"]}, "sup", 422)["detail"]
+            a = post("/v1/supervisions", order_body, "sup")
+            b = post("/v1/supervisions", {**order_body, "record_id": overdue["B"]["id"]}, "sup")
+            due_a = parse_instant(a["due"])
+            assert due_a == parse_instant(a["at"]) + round(DUE_HOURS * 3600)
+            _until("the orders indexed", lambda: len(get("/v1/supervisions?status=open")["items"]) == 2)
+            post(f"/v1/supervisions/{b['id']}/reply", {"note": "已办结"}, "land", 404)
+            post(f"/v1/supervisions/{b['id']}/reply", {"note": "已办结"}, "sup", 403)
+            post(f"/v1/supervisions/{a['id']}/review", {"outcome": "accept"}, "sup", 409)
+            post(f"/v1/supervisions/{b['id']}/reply", {"note": "已办结，系统故障所致"}, "market")
+            _until("B replied", lambda: get(f"/v1/supervisions/{b['id']}")["status"] == "replied")
+
+            # The worker dies just before A falls due and comes straight back.
+            time.sleep(max(0.0, due_a - 3 - time.time()))
+            ready = worker.ready_count()
+            worker.kill(signal.SIGKILL)
+            worker.start()
+            worker.wait_ready(after=ready)
+
+            escalated = _until("A escalated", lambda: get("/v1/records?kind=escalation")["items"], timeout=90)
+            time.sleep(5)  # time for a second one, if there were to be one
+            raised = [(r, ts) for r, _, ts in read_topic(kafka_bootstrap, names.records) if r["kind"] == "escalation"]
+            assert {r["id"] for r, _ in raised} == {escalated[0]["id"]}, raised  # once, for A only
+            esc = escalated[0]
+            assert (esc["case_id"], esc["at"], esc["points"], esc["order_id"]) == ("A", a["due"], 5, a["id"])
+            assert all(ts / 1000 - due_a < 20 for _, ts in raised), "raised long after it fell due"
+            order_a = _until("A shown escalated", lambda: (d := get(f"/v1/supervisions/{a['id']}"))["escalated"] and d)
+            assert order_a["status"] == "open" and [h["what"] for h in order_a["history"]] == [
+                "supervise",
+                "escalation",
+            ]
+            assert [o["id"] for o in get("/v1/supervisions?overdue=true")["items"]] == [a["id"]]
+            assert get("/v1/supervisions", "land")["items"] == []  # out of scope: nothing
+
+            # An appeal upheld withdraws the record's points from every scorecard.
+            span = f"since={format_instant(int(an_hour_ago) - 60)}&until={format_instant(int(time.time()) + 3600)}"
+
+            def points() -> float:
+                cards = get(f"/v1/scorecards/agencies?{span}")
+                return sum(c["points"] for c in cards)
+
+            assert _until("the escalation counted", lambda: points() == 2 + 2 + 5)
+            appeal_body = {"record_id": overdue["B"]["id"], "reason": "系统故障", "evidence": ["https://x.example/1"]}
+            post("/v1/appeals", appeal_body, "sup", 403)
+            post("/v1/appeals", appeal_body, "land", 404)
+            post("/v1/appeals", {**appeal_body, "evidence": ["file:///etc/passwd"]}, "market", 422)
+            ap = post("/v1/appeals", appeal_body, "market")
+            _until("the appeal indexed", lambda: get(f"/v1/appeals?record_id={overdue['B']['id']}")["items"])
+            post("/v1/appeals", appeal_body, "market", 409)
+            post(f"/v1/appeals/{ap['id']}/decision", {"outcome": "upheld"}, "market", 403)
+            post(f"/v1/appeals/{ap['id']}/decision", {"outcome": "upheld", "note": "情况属实"}, "sup")
+            assert _until("the points cancelled", lambda: points() == 2 + 5)
+            (adj,) = _until("the adjustment", lambda: get("/v1/records?kind=adjustment")["items"])
+            assert adj["revokes"] == overdue["B"]["id"] and adj["appeal_id"] == ap["id"]
+            timeline = get("/v1/cases/B")
+            kinds = [r["kind"] for r in timeline["records"]]
+            assert {"supervision", "reply", "appeal", "decision", "adjustment"} <= set(kinds)
+            assert next(r for r in timeline["records"] if r["id"] == overdue["B"]["id"])["revoked_by"] == adj["id"]
+            assert get(f"/v1/appeals/{ap['id']}")["status"] == "upheld"
+
+            # Acknowledging an alarm: once, by a supervisor.
+            post(f"/v1/records/{overdue['A']['id']}/ack", {"note": "已约谈"}, "market", 403)
+            post(f"/v1/records/{overdue['A']['id']}/ack", {"note": "已约谈"}, "sup")
+            _until("the ack shown", lambda: overdue["A"]["id"] in get("/v1/cases/A").get("acks", {}))
+            post(f"/v1/records/{overdue['A']['id']}/ack", {}, "sup", 409)
+    finally:
+        worker.kill(signal.SIGTERM)
+        sink.kill(signal.SIGTERM)
+        emitter.close()
