@@ -26,7 +26,9 @@ from api.routes import (
     calendars,
     ingest,
     integrity,
+    ledger,
     operations,
+    reports,
     scorecards,
     subscriptions,
     supervision,
@@ -35,7 +37,8 @@ from api.routes import (
 from store.base import Store
 
 ROUTERS = (
-    operations, supervision, supervisions, appeals, scorecards, alerts, subscriptions, ingest, integrity, calendars
+    operations, supervision, supervisions, appeals, ledger, reports, scorecards, alerts, subscriptions, ingest,
+    integrity, calendars,
 )  # fmt: skip
 
 

@@ -6,16 +6,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
-COLOURS = ("green", "blue", "yellow", "orange", "red")
-
-
-def colour_for(points: float, bands: list[float]) -> str:
-    """Green up to the first band, then blue, yellow, orange; red beyond the last."""
-    for colour, limit in zip(COLOURS, bands, strict=False):
-        if points <= limit:
-            return colour
-    return "red"
-
 
 class PageModel(BaseModel):
     items: list[dict[str, Any]]

@@ -33,6 +33,29 @@ WITHDRAWING_KINDS = (REVOCATION, ADJUSTMENT)
 # Kinds no scorecard, chart or index counts.
 UNCOUNTED_KINDS = (*WITHDRAWING_KINDS, *ACTION_RECORD_KINDS.values())
 RECORD_KINDS = (*PENALTY_KINDS, *UNCOUNTED_KINDS)
+# Cards: red for an alarm past a limit (or an order past its due time), yellow for a warning near one.
+RED_CARD_KINDS = ("overdue", "case_overdue", "escalation")
+YELLOW_CARD_KINDS = ("warning",)
+# What supervisors call each kind, on the page and in every export.
+KIND_TITLES = {
+    "reminder": "催办提醒",
+    "warning": "临界预警（黄牌）",
+    "overdue": "超时（红牌）",
+    "case_overdue": "办件超期（红牌）",
+    "procedure": "程序违规",
+    "fee": "收费违规",
+    "suspension": "暂停超时",
+    "late_report": "迟报",
+    "escalation": "督办逾期（红牌）",
+    "revocation": "撤销",
+    "adjustment": "申诉核销",
+    "supervision": "督办",
+    "reply": "回告",
+    "review": "审核回告",
+    "appeal": "申诉",
+    "decision": "复核决定",
+    "ack": "已处理",
+}
 CASE_KINDS = frozenset({"case_overdue", "fee", "suspension"})
 
 

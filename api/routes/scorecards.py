@@ -6,8 +6,9 @@ from fastapi import APIRouter
 
 from api.auth import Caller
 from api.deps import Reader, Services, Svc, instant, scoped
-from api.models import Scorecard, colour_for
+from api.models import Scorecard
 from rules.errors import BadInput
+from rules.indicators import colour_for
 from store.base import Period
 
 router = APIRouter(tags=["scorecards"])

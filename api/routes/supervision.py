@@ -1,26 +1,28 @@
-"""Supervision: what is overdue now, the records (pages and CSV exports), a case's timeline."""
+"""Supervision: what is overdue now, the records (pages, CSV and xlsx exports), a case's timeline."""
 
-import csv
-import io
 import time
-from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 
 from api.deps import Reader, Svc, checked_cursor, instant, kinds, scoped
+from api.exports import Column, collected, csv_stream, xlsx
 from api.models import PageModel
 from api.problems import ProblemModel
 from rules.agency import in_subtree
 from rules.errors import NotFound
-from store.base import OVERDUE_ORDER, OverdueQuery, RecordQuery, Store
+from store.base import OVERDUE_ORDER, OverdueQuery, RecordQuery
 
 router = APIRouter(tags=["supervision"])
-# ``revokes``: the record a revocation names; ``revoked_by``: the revocation that revoked this one.
-CSV_COLUMNS = (
-    "id", "kind", "case_id", "step", "at", "item_code", "agency_id", "handler_id", "points", "revokes", "revoked_by"
-)  # fmt: skip
+# ``revokes``: the record a revocation or adjustment withdraws; ``revoked_by``: what withdrew this one.
+RECORD_COLUMNS: list[Column] = [
+    ("id", "记录编号", "text"), ("kind", "类型", "kind"), ("case_id", "办件编号", "text"), ("step", "环节", "text"),
+    ("at", "时间", "time"), ("item_code", "事项", "text"), ("agency_id", "部门", "text"),
+    ("handler_id", "经办人", "text"), ("points", "扣分", "number"), ("revokes", "撤销或核销的记录", "text"),
+    ("revoked_by", "被撤销或核销于", "text"),
+]  # fmt: skip
+XLSX_ROWS = 100_000
 
 
 @router.get("/v1/overdue", response_model=PageModel)
@@ -54,16 +56,20 @@ async def records(
     until: Annotated[str | None, Query(description="RFC 3339, exclusive")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
-    format: Literal["json", "csv"] = "json",
+    format: Literal["json", "csv", "xlsx"] = "json",
 ) -> Response:
-    """Records, newest first; ``format=csv`` streams every matching record as a spreadsheet export."""
+    """Records, newest first; ``format=csv`` (streamed, with a byte-order mark) or ``xlsx`` exports every matching
+    record with Chinese headers and local times."""
     q = RecordQuery(
         kinds(kind), scoped(who, agency), item_code, handler_id, case_id,
         instant(since, "since"), instant(until, "until"), limit, checked_cursor(cursor),
     )  # fmt: skip
+    offset = int(s.utc_offset_hours * 3600)
     if format == "csv":
-        return StreamingResponse(_csv(s.store, q), media_type="text/csv; charset=utf-8",
-                                 headers={"Content-Disposition": 'attachment; filename="records.csv"'})  # fmt: skip
+        return csv_stream(s.store.export_records(q), RECORD_COLUMNS, offset, "records.csv")
+    if format == "xlsx":
+        rows = await collected(s.store.export_records(q), XLSX_ROWS)
+        return xlsx([("记录", RECORD_COLUMNS, rows)], offset, "records.xlsx")
     page = await s.store.search_records(q)
     return JSONResponse(PageModel(items=page.items, next_cursor=page.next_cursor).model_dump())
 
@@ -75,18 +81,3 @@ async def case(case_id: str, who: Reader, s: Svc) -> dict[str, Any]:
     if doc is None or not in_subtree(doc["agency_id"], who.scope):
         raise NotFound(f"no case {case_id!r} that this key may see")
     return doc
-
-
-async def _csv(store: Store, q: RecordQuery) -> AsyncIterator[bytes]:
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(CSV_COLUMNS)
-    n = 0
-    async for r in store.export_records(q):
-        writer.writerow([r.get(c) for c in CSV_COLUMNS])
-        n += 1
-        if n % 1000 == 0:
-            yield buf.getvalue().encode()
-            buf.seek(0)
-            buf.truncate()
-    yield buf.getvalue().encode()

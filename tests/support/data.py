@@ -78,9 +78,9 @@ RECORDS = revised(_RECORDS)
 REVOKED = revoked_ids(RECORDS)
 
 
-def filled_sqlite(db: Path) -> SqliteStore:
+def filled_sqlite(db: Path, day_offset: int = 0) -> SqliteStore:
     """A SQLite store holding the history, for tests of what sits on top of stores."""
-    store = SqliteStore(db)
+    store = SqliteStore(db, day_offset=day_offset)
 
     async def fill() -> None:
         await store.setup()

@@ -15,8 +15,9 @@ from support.data import AUTH, CASES, KEYS, RECORDS, filled_sqlite
 
 from api.app import create_api
 from api.auth import Keyring, hash_key
-from api.models import colour_for
 from rules.agency import in_subtree
+from rules.indicators import colour_for
+from rules.records import KIND_TITLES
 from store.sqlite import SqliteStore
 
 
@@ -55,8 +56,15 @@ def test_a_scoped_key_sees_only_its_subtree_everywhere(client: TestClient) -> No
     assert mine and len(mine) < len(everything)
     assert all(in_subtree(r["agency_id"], "city/market") for r in mine)
     assert client.get("/v1/records?agency=city/planning", headers=AUTH["market"]).status_code == 403
-    export = client.get("/v1/records?format=csv", headers=AUTH["market"]).text
-    rows = list(csv.DictReader(io.StringIO(export)))
+    export = client.get("/v1/records?format=csv", headers=AUTH["market"]).content
+    assert export.startswith(b"\xef\xbb\xbf")  # a byte-order mark: Excel reads it as UTF-8
+    titles = {v: k for k, v in KIND_TITLES.items()}
+    rows = [
+        {"id": r["记录编号"], "kind": titles[r["类型"]], "agency_id": r["部门"], "revokes": r["撤销或核销的记录"],
+         "revoked_by": r["被撤销或核销于"], "at": r["时间"]}
+        for r in csv.DictReader(io.StringIO(export.decode("utf-8-sig")))
+    ]  # fmt: skip
+    assert all(len(r["at"]) == 19 and "T" not in r["at"] for r in rows)  # local wall-clock time
     assert len(rows) == len([r for r in RECORDS if in_subtree(r["agency_id"], "city/market")])
     assert all(in_subtree(r["agency_id"], "city/market") for r in rows)
     overdue = client.get("/v1/overdue?limit=1000", headers=AUTH["market"]).json()["items"]

@@ -314,3 +314,51 @@ def test_delivery_log_pages_newest_first_and_a_redelivery_replaces_its_entry(sto
     one = run(store.search_deliveries(DeliveryQuery("sub_a", record_id=log[1]["record_id"])))
     assert one.items == [again]
     assert run(store.search_deliveries(DeliveryQuery("sub_nobody"))).items == []
+
+
+def _work(i: int) -> dict[str, Any]:
+    """A 督办 or appeal document as ``rules.work_views`` writes them, spread over agencies, statuses and times."""
+    agency = CASES[i % len(CASES)]["agency_id"]
+    at = f"2026-03-{1 + i % 20:02}T0{i % 10}:00:00Z"
+    if i % 3:
+        status = ("open", "replied", "closed")[i % 3]
+        return {"id": f"o{i:03}", "type": "supervision", "case_id": f"K{i}", "agency_id": agency, "status": status,
+                "at": at, "due": f"2026-03-{2 + i % 20:02}T09:00:00Z", "record_id": None}  # fmt: skip
+    return {"id": f"a{i:03}", "type": "appeal", "case_id": f"K{i}", "agency_id": agency, "record_id": f"r{i}",
+            "status": ("pending", "upheld")[i % 2], "at": at}  # fmt: skip
+
+
+def _matches(d: dict[str, Any], q: Any) -> bool:
+    """The oracle of ``search_work``."""
+    return (
+        d["type"] == q.type
+        and (q.status is None or d["status"] == q.status)
+        and (q.agency is None or in_subtree(d["agency_id"], q.agency))
+        and (q.record_id is None or d.get("record_id") == q.record_id)
+        and (q.overdue_at is None or (d["status"] == "open" and parse_instant(d["due"]) < q.overdue_at))
+    )
+
+
+def test_work_documents_replace_by_id_and_filter_alike(store: Any) -> None:
+    from store.base import WorkQuery
+
+    docs = [_work(i) for i in range(60)]
+    run(store.put_work(docs))
+    run(store.put_work([{**docs[1], "status": "closed"}]))  # a later version replaces the first
+    docs[1] = {**docs[1], "status": "closed"}
+    run(store.refresh())
+    scope = CASES[0]["agency_id"].rsplit("/", 1)[0]
+    now = parse_instant("2026-03-10T00:00:00Z")
+    for q in (WorkQuery("supervision", limit=7), WorkQuery("appeal", status="pending", limit=3),
+              WorkQuery("supervision", agency=scope, limit=5), WorkQuery("supervision", overdue_at=now, limit=4),
+              WorkQuery("appeal", record_id="r3")):  # fmt: skip
+        want = [d for d in docs if _matches(d, q)]
+        want.sort(key=lambda d: (-parse_instant(d["at"]), d["id"]))
+        assert [d["id"] for d in _all_pages(store.search_work, q)] == [d["id"] for d in want], q
+    assert run(store.get_work("o001")) == docs[1] and run(store.get_work("nope")) is None
+
+
+def test_one_record_by_id_with_what_withdrew_it(store: Any) -> None:
+    victim = REVOKED_RECORDS[0]
+    assert run(store.get_record(victim["id"])) == shown(victim, REVOKED)
+    assert run(store.get_record("no-such-record")) is None

@@ -8,6 +8,7 @@ on both stores; every action is refused for the wrong role and out of scope.
 
 from __future__ import annotations
 
+import io
 import signal
 import time
 import uuid
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 from fastapi.testclient import TestClient
 from support.data import AUTH, KEYS
@@ -162,6 +164,20 @@ def test_orders_escalate_once_across_a_kill_and_an_upheld_appeal_cancels_the_poi
             assert {"supervision", "reply", "appeal", "decision", "adjustment"} <= set(kinds)
             assert next(r for r in timeline["records"] if r["id"] == overdue["B"]["id"])["revoked_by"] == adj["id"]
             assert get(f"/v1/appeals/{ap['id']}")["status"] == "upheld"
+
+            # The ledger: each record's standing and the running total, the same in JSON and in a workbook.
+            book = get(f"/v1/ledger?{span}")
+            standing = {(r["case_id"], r["kind"]): r["standing"] for r in book["items"]}
+            assert standing == {("A", "overdue"): "escalated", ("B", "overdue"): "cancelled",
+                                ("A", "escalation"): "stands"}  # fmt: skip
+            assert book["total_points"] == 7 and book["items"][-1]["running_total"] == 7
+            res = client.get(f"/v1/ledger?{span}&format=xlsx", headers=HEADERS["sup"])
+            sheet = openpyxl.load_workbook(io.BytesIO(res.content)).active
+            assert sheet is not None
+            rows = list(sheet.iter_rows(values_only=True))
+            assert rows[0][:3] == ("时间", "类型", "办件编号") and len(rows) == 4
+            assert {r[7] for r in rows[1:]} == {"有效", "有效（督办逾期已升级）", "已核销（申诉成立）"}
+            assert [r[9] for r in rows[1:]][-1] == 7
 
             # Acknowledging an alarm: once, by a supervisor.
             post(f"/v1/records/{overdue['A']['id']}/ack", {"note": "已约谈"}, "market", 403)

@@ -1,0 +1,124 @@
+"""Indicators that compare units fairly: rates per 100 completed steps, rolled up over agency subtrees, ranked.
+
+Raw points punish a busy hall for its caseload: a unit that finished 2,000 steps
+with 10 red cards is better than one that finished 20 with 2.  So every unit is
+judged on rates — red and yellow cards, points and late reports per 100
+completed steps, the on-time rate — as the regional 效能 reports do (红牌发生率,
+黄牌发生率), for an agency on its own and over its whole subtree.  Pure: the
+scorecards come in, the report's rows go out (``api.routes.reports``).
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from typing import Any
+
+from rules.errors import BadInput
+from rules.records import LATE_REPORT, RED_CARD_KINDS, YELLOW_CARD_KINDS
+
+COLOURS = ("green", "blue", "yellow", "orange", "red")
+
+
+def colour_for(value: float, bands: list[float]) -> str:
+    """Green up to the first band, then blue, yellow, orange; red beyond the last."""
+    for colour, limit in zip(COLOURS, bands, strict=False):
+        if value <= limit:
+            return colour
+    return "red"
+
+
+def _per_100(n: float, completed: int) -> float | None:
+    return None if completed == 0 else round(100 * n / completed, 4)
+
+
+def indicators(card: dict[str, Any]) -> dict[str, Any]:
+    """One unit's figures from its scorecard (``Store.scorecard``)."""
+    counts, done = card["counts"], card["steps_completed"]
+    red = sum(counts.get(k, 0) for k in RED_CARD_KINDS)
+    yellow = sum(counts.get(k, 0) for k in YELLOW_CARD_KINDS)
+    return {
+        "key": card["key"],
+        "points": card["points"],
+        "steps_completed": done,
+        "steps_on_time": card["steps_on_time"],
+        "on_time_rate": None if done == 0 else round(card["steps_on_time"] / done, 4),
+        "red_cards": red,
+        "yellow_cards": yellow,
+        "red_per_100": _per_100(red, done),
+        "yellow_per_100": _per_100(yellow, done),
+        "points_per_100": _per_100(card["points"], done),
+        "late_reports_per_100": _per_100(counts.get(LATE_REPORT, 0), done),
+    }
+
+
+def rolled_up(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per agency: its own card and the sum over its subtree (itself and every agency under it)."""
+    own = {c["key"]: c for c in cards}
+    total: dict[str, dict[str, Any]] = {}
+    for c in cards:
+        parts = c["key"].split("/")
+        for i in range(1, len(parts) + 1):
+            key = "/".join(parts[:i])
+            t = total.setdefault(key, {"key": key, "points": 0.0, "counts": {}, "steps_completed": 0,
+                                       "steps_on_time": 0})  # fmt: skip
+            t["points"] += c["points"]
+            t["steps_completed"] += c["steps_completed"]
+            t["steps_on_time"] += c["steps_on_time"]
+            for k, n in c["counts"].items():
+                t["counts"][k] = t["counts"].get(k, 0) + n
+    out = []
+    for key in sorted(total):
+        row = indicators(total[key])
+        row["own"] = indicators(own[key]) if key in own else None
+        row["depth"] = key.count("/")
+        out.append(row)
+    return out
+
+
+def _score(row: dict[str, Any]) -> tuple[float, float, str]:
+    """Fewer points per 100 completed steps ranks higher; then the better on-time rate; units with nothing
+    completed rank by raw points, after every unit that completed something."""
+    per_100 = row["points_per_100"]
+    return (row["points"] + 1e9 if per_100 is None else per_100, -(row["on_time_rate"] or 0), row["key"])
+
+
+def ranked(rows: list[dict[str, Any]], previous: list[dict[str, Any]], bands: list[float]) -> list[dict[str, Any]]:
+    """Rows in rank order with their colour (over points per 100 steps), rank and the change since ``previous``."""
+    before = {r["key"]: (i, r) for i, r in enumerate(sorted(previous, key=_score), 1)}
+    out = []
+    for i, row in enumerate(sorted(rows, key=_score), 1):
+        basis = row["points_per_100"] if row["points_per_100"] is not None else row["points"]
+        prev = before.get(row["key"])
+        out.append({
+            **row,
+            "rank": i,
+            "colour": colour_for(basis, bands),
+            "rank_change": None if prev is None else prev[0] - i,  # positive: moved up
+            "points_per_100_change": None if prev is None or row["points_per_100"] is None
+            or prev[1]["points_per_100"] is None else round(row["points_per_100"] - prev[1]["points_per_100"], 4),
+        })  # fmt: skip
+    return out
+
+
+_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
+
+
+def period_bounds(period: str, utc_offset: int) -> tuple[int, int, str]:
+    """A month (``2026-11``) or quarter (``2026Q4``) in local time: its [since, until) and the previous period."""
+    if m := _MONTH.match(period):
+        y, mo = int(m[1]), int(m[2])
+        first, months = (y, mo), 1
+        prev = f"{y - 1}-12" if mo == 1 else f"{y}-{mo - 1:02}"
+    elif m := _QUARTER.match(period):
+        y, q = int(m[1]), int(m[2])
+        first, months = (y, 3 * q - 2), 3
+        prev = f"{y - 1}Q4" if q == 1 else f"{y}Q{q - 1}"
+    else:
+        raise BadInput(f"报告期 {period!r} 无效：月份写作 2026-11，季度写作 2026Q4 (a month or a quarter)")
+    y, mo = first
+    end_y, end_mo = y + (mo + months - 1) // 12, (mo + months - 1) % 12 + 1
+    since = calendar.timegm((y, mo, 1, 0, 0, 0)) - utc_offset
+    until = calendar.timegm((end_y, end_mo, 1, 0, 0, 0)) - utc_offset
+    return since, until, prev
