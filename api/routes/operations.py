@@ -1,13 +1,15 @@
-"""Operations: the page, liveness, readiness (store and Kafka) and Prometheus metrics."""
+"""Operations: the page, who a key is, liveness, readiness (store and Kafka) and Prometheus metrics."""
 
 import asyncio
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api.deps import Svc
+from api.auth import Caller
+from api.deps import Svc, caller
 from api.problems import ProblemModel, problem
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -18,6 +20,12 @@ router = APIRouter()
 async def page() -> FileResponse:
     """The supervisors' page: a plain static bundle calling this API with the user's key."""
     return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+
+
+@router.get("/v1/me", tags=["operations"])
+async def me(who: Annotated[Caller, Depends(caller)]) -> dict[str, str | None]:
+    """Who the key belongs to: the page shows the actions its role may take."""
+    return {"name": who.name, "role": who.role, "scope": who.scope}
 
 
 @router.get("/healthz", tags=["operations"])

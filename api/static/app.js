@@ -2,7 +2,9 @@
 "use strict";
 
 const LEVEL = { reminder: "催办", warning: "临界预警", overdue: "超时", case_overdue: "办件超时",
-  procedure: "程序违规", fee: "超标收费", suspension: "超期暂停", late_report: "迟报", revocation: "撤销" };
+  procedure: "程序违规", fee: "超标收费", suspension: "超期暂停", late_report: "迟报", revocation: "撤销",
+  escalation: "督办逾期", adjustment: "申诉核销", supervision: "督办", reply: "回告", review: "审核回告",
+  appeal: "申诉", decision: "复核", ack: "已处理" };
 const COLOUR = { green: "绿", blue: "蓝", yellow: "黄", orange: "橙", red: "红" };
 const STATUS = { running: "办理中", on_time: "按时", late: "超时办结", overdue: "已超时", suspended: "暂停" };
 const $ = (sel) => document.querySelector(sel);
@@ -167,8 +169,11 @@ async function openCase(caseId) {
   }));
   $("#case-records").replaceChildren(...c.records.map((r) => {
     const li = document.createElement("li");
-    li.append(badge(r.kind), ` ${r.step || ""} ${when(r.at)} ` + (r.revoked_by ? "已撤销，不扣分" : `扣分 ${r.points}`));
+    const who = r.by ? ` · ${r.by}` + (r.note ? `：${r.note}` : "") : "";
+    li.append(badge(r.kind), ` ${r.step || ""} ${when(r.at)} ` + (r.revoked_by ? "已撤销，不扣分" : `扣分 ${r.points}`) + who);
+    li.dataset.record = r.id;
     if (r.revoked_by) li.classList.add("revoked");
+    if (typeof recordActions === "function") recordActions(li, r, c);
     return li;
   }));
   $("#case-section").hidden = false;
@@ -216,7 +221,8 @@ async function follow() {
 async function refresh() {
   localStorage.setItem("approval-monitor-key", $("#key").value);
   try {
-    await Promise.all([loadBoard(), loadCards(), loadNotices().catch(() => {})]);
+    if (typeof forgetWho === "function") forgetWho();
+    await Promise.all([loadBoard(), loadCards(), loadNotices().catch(() => {}), loadWork()]);
     $("#status").textContent = "已更新 " + new Date().toLocaleTimeString("zh-CN");
     follow();
   } catch (e) {
@@ -228,4 +234,4 @@ $("#controls").addEventListener("submit", (ev) => { ev.preventDefault(); refresh
 $("#case-close").addEventListener("click", () => { $("#case-section").hidden = true; });
 $("#key").value = localStorage.getItem("approval-monitor-key") || "";
 if ($("#key").value) refresh();
-setInterval(() => { if ($("#key").value) loadBoard().catch(() => {}); }, 30000);
+setInterval(() => { if ($("#key").value) { loadBoard().catch(() => {}); loadWork().catch(() => {}); } }, 30000);
