@@ -14,6 +14,7 @@ from rules.timeutil import format_instant
 from rules.workflow import OPEN, Appeal, Order, Work
 
 SUPERVISION, APPEAL = "supervision", "appeal"
+STEP_ALARMS = ("reminder", "warning", "overdue")  # alarms on a step's clock
 
 
 def _iso(t: int | None) -> str | None:
@@ -76,6 +77,13 @@ def work_documents(st: CaseState) -> list[dict[str, Any]]:
     return docs
 
 
-def acks_of(work: Work) -> dict[str, dict[str, str]]:
-    """Which of the case's records were marked handled, by whom and when (``rules.workflow``)."""
-    return {rid: {"by": by, "at": format_instant(at)} for rid, (by, at) in work.acks.items()}
+def mark_handled(doc: dict[str, Any], work: Work) -> None:
+    """Which of the case's alarms were marked handled, by whom and when (``rules.workflow``): under ``acks`` by
+    record, and on the step (or the case) an acknowledged alarm was raised for, so "overdue and not yet handled"
+    is one filter on the overdue list."""
+    doc["acks"] = {rid: {"by": by, "at": format_instant(at)} for rid, (by, at, _, _) in work.acks.items()}
+    steps = {s["step"]: s for s in doc["steps"]}
+    for by, at, step, kind in work.acks.values():
+        target = doc if kind == "case_overdue" else steps.get(step) if kind in STEP_ALARMS else None
+        if target is not None:
+            target["handled_by"], target["handled_at"] = by, format_instant(at)

@@ -80,7 +80,7 @@ class Work:
 
     orders: dict[str, Order] = field(default_factory=dict)
     appeals: dict[str, Appeal] = field(default_factory=dict)
-    acks: dict[str, tuple[str, int]] = field(default_factory=dict)  # record id -> (by, at)
+    acks: dict[str, tuple[str, int, str, str]] = field(default_factory=dict)  # record id -> (by, at, step, kind)
     done: set[str] = field(default_factory=set)
 
     @property
@@ -100,7 +100,7 @@ class Work:
         return {
             "orders": [asdict(o) for o in self.orders.values()],
             "appeals": [asdict(a) for a in self.appeals.values()],
-            "acks": [[r, by, at] for r, (by, at) in self.acks.items()],
+            "acks": [[r, *ack] for r, ack in self.acks.items()],
             "done": sorted(self.done),
         }
 
@@ -109,7 +109,7 @@ class Work:
         return cls(
             {o["id"]: Order(**o) for o in d["orders"]},
             {a["id"]: Appeal(**a) for a in d["appeals"]},
-            {r: (by, at) for r, by, at in d["acks"]},
+            {r: (by, at, step, kind) for r, by, at, step, kind in d["acks"]},
             set(d["done"]),
         )
 
@@ -206,7 +206,7 @@ class Workflow:
         assert a.type == ACK
         rid = (a.record or {}).get("id")
         if rid in work.acks:
-            by, at = work.acks[rid]
+            by, at = work.acks[rid][:2]
             return f"record {rid} was handled by {by} at {format_instant(at)} already"
         return None
 
@@ -254,7 +254,7 @@ class Workflow:
             agency, item, step, handler = p.agency_id, p.item_code, p.step, p.handler
             detail |= {"appeal_id": p.id, "record": p.record_id, "outcome": p.status}
         else:
-            work.acks[r["id"]] = (a.by, a.at)
+            work.acks[r["id"]] = (a.by, a.at, r.get("step") or "", str(r.get("kind", "")))
             agency, item = r.get("agency_id", agency), r.get("item_code", item)
             detail |= {"record": r["id"]}
         kind = ACTION_RECORD_KINDS[a.type]

@@ -50,6 +50,7 @@ class OverdueQuery:
     limit: int = 100
     cursor: str | None = None
     due_from: int | None = None  # only clocks whose deadline is at or after this (e.g. past a calendar's cover)
+    handled: bool | None = None  # only alarms marked handled (True) or not yet (False); both if None
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,7 +124,10 @@ class ElasticStore(ElasticQueries, ElasticStats, ElasticTrail, ElasticWork):
             priority=200,
         )
         for alias, mapping in self.singles():
-            if not await self.es.indices.exists(index=self._index(alias)):
+            if await self.es.indices.exists(index=self._index(alias)):
+                # Fields added since the index was made (``handled`` on clocks): new fields only, so this is safe.
+                await self.es.indices.put_mapping(index=self._index(alias), properties=mapping["properties"])
+            else:
                 aliases: dict[str, Any] = {} if await self.es.indices.exists_alias(name=alias) else {alias: {}}
                 try:
                     await self.es.indices.create(
@@ -189,7 +192,7 @@ class ElasticStore(ElasticQueries, ElasticStats, ElasticTrail, ElasticWork):
                     "_id": f"{c['case_id']}\x1f",
                     "_source": {**common, "kind": "case", "step": "", "handler_id": c.get("handler_id"),
                                 "open": c.get("completed_at") is None, "deadline_epoch": _epoch(c.get("deadline")),
-                                "limit_seconds": c.get("limit_seconds")},
+                                "limit_seconds": c.get("limit_seconds"), "handled": bool(c.get("handled_by"))},
                 }
             )  # fmt: skip
             for s in c["steps"]:
@@ -201,7 +204,7 @@ class ElasticStore(ElasticQueries, ElasticStats, ElasticTrail, ElasticWork):
                                     "open": s.get("completed_at") is None, "deadline_epoch": _epoch(s.get("deadline")),
                                     "completed_epoch": _epoch(s.get("completed_at")),
                                     "on_time": s.get("completed_at") is not None and s["status"] == "on_time",
-                                    "limit_seconds": s["limit_seconds"]},
+                                    "limit_seconds": s["limit_seconds"], "handled": bool(s.get("handled_by"))},
                     }
                 )  # fmt: skip
         await self._bulk(actions)

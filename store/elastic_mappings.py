@@ -70,6 +70,7 @@ CLOCK_MAPPING = {
         "completed_epoch": EPOCH,
         "on_time": {"type": "boolean"},
         "limit_seconds": {"type": "long"},
+        "handled": {"type": "boolean"},  # an alarm of the clock was marked handled (added with 督办)
     },
 }
 DELIVERY_MAPPING = {

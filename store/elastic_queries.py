@@ -117,6 +117,10 @@ class ElasticQueries:
             filters.append({"terms": {"kind": list(q.kinds)}})
         if q.agency:
             filters.append(subtree_query(q.agency))
+        if q.handled is True:
+            filters.append({"term": {"handled": True}})
+        elif q.handled is False:  # clocks written before the field existed count as not handled
+            filters.append({"bool": {"must_not": {"term": {"handled": True}}}})
         for field, value in (("item_code", q.item_code), ("handler_id", q.handler_id)):
             if value is not None:
                 filters.append({"term": {field: value}})
@@ -136,7 +140,7 @@ class ElasticQueries:
                 {"kind": s["kind"], "case_id": s["case_id"], "step": s["step"] or None, "agency_id": s["agency_id"],
                  "item_code": s["item_code"], "handler_id": s.get("handler_id"),
                  "deadline": format_instant(s["deadline_epoch"]), "limit_seconds": s.get("limit_seconds"),
-                 "overdue_seconds": now - s["deadline_epoch"]}
+                 "overdue_seconds": now - s["deadline_epoch"], "handled": bool(s.get("handled"))}
             )  # fmt: skip
         return Page(items, cursor)
 

@@ -24,7 +24,9 @@ from store.sqlite_queries import SqliteQueries
 from store.sqlite_schema import (
     COUNTED_SQL,
     DAY_SQL,
+    HANDLED_COLUMNS,
     ON_TIME_SQL,
+    OPEN_INDEXES,
     RECORD_INSERT,
     ROLLUP_TRIGGER,
     ROLLUP_VERSION,
@@ -74,6 +76,10 @@ class SqliteStore(SqliteQueries, SqliteStats, SqliteTrail, SqliteWork):
                 if name not in have:
                     db.execute(f"ALTER TABLE records ADD COLUMN {name} {kind}")
             db.execute(TRAIL_INDEX)
+            for table, column in HANDLED_COLUMNS:
+                if column not in {r[1] for r in db.execute(f"PRAGMA table_info({table})")}:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+            db.executescript(OPEN_INDEXES)
             self._ensure_rollups(db)
             self._db = db
         return fn(self._db)
@@ -150,18 +156,20 @@ class SqliteStore(SqliteQueries, SqliteStats, SqliteTrail, SqliteWork):
             with db:
                 for c in cases:
                     db.execute(
-                        "INSERT OR REPLACE INTO cases VALUES (?,?,?,?,?,?,?,?,?)",
+                        "INSERT OR REPLACE INTO cases (case_id, agency_id, item_code, handler_id, status, submitted, "
+                        "completed, deadline, doc, handled) VALUES (?,?,?,?,?,?,?,?,?,?)",
                         (c["case_id"], c["agency_id"], c["item_code"], c.get("handler_id"), c["status"],
                          epoch_of(c["submitted_at"]), epoch_of(c.get("completed_at")), epoch_of(c.get("deadline")),
-                         orjson.dumps(c)),
+                         orjson.dumps(c), 1 if c.get("handled_by") else 0),
                     )  # fmt: skip
                     db.execute("DELETE FROM steps WHERE case_id = ?", (c["case_id"],))
                     db.executemany(
-                        "INSERT INTO steps VALUES (?,?,?,?,?,?,?,?,?)",
+                        "INSERT INTO steps (case_id, step, agency_id, item_code, handler_id, started, completed, "
+                        "deadline, limit_seconds, handled) VALUES (?,?,?,?,?,?,?,?,?,?)",
                         [
                             (c["case_id"], s["step"], c["agency_id"], c["item_code"], s.get("handler_id"),
                              epoch_of(s["started_at"]), epoch_of(s.get("completed_at")), epoch_of(s.get("deadline")),
-                         s["limit_seconds"])
+                         s["limit_seconds"], 1 if s.get("handled_by") else 0)
                             for s in c["steps"]
                         ],
                     )  # fmt: skip

@@ -132,6 +132,9 @@ class SqliteQueries:
         if q.due_from is not None:
             filters.append("deadline >= ?")
             fargs.append(q.due_from)
+        if q.handled is not None:
+            filters.append("handled = ?")
+            fargs.append(int(q.handled))
         tail = "".join(f" AND {f}" for f in filters)
         after, cargs = "", []
         if q.cursor:
@@ -150,7 +153,8 @@ class SqliteQueries:
                 continue
             parts.append(
                 f"SELECT * FROM (SELECT '{kind}' AS kind, case_id, {step} AS step, agency_id, item_code, handler_id, "
-                f"deadline, {limit} AS limit_seconds FROM {table} WHERE completed IS NULL AND deadline IS NOT NULL "
+                f"deadline, {limit} AS limit_seconds, handled FROM {table} "
+                "WHERE completed IS NULL AND deadline IS NOT NULL "
                 f"AND deadline < ?{tail}{after.format(step=step)} ORDER BY {order} LIMIT ?)"
             )
             args += [now, *fargs, *cargs, q.limit + 1]
@@ -164,8 +168,8 @@ class SqliteQueries:
             rows = rows[: q.limit]
             items = [
                 {"kind": k, "case_id": c, "step": s or None, "agency_id": a, "item_code": i, "handler_id": h,
-                 "deadline": format_instant(d), "limit_seconds": lim, "overdue_seconds": now - d}
-                for k, c, s, a, i, h, d, lim in rows
+                 "deadline": format_instant(d), "limit_seconds": lim, "overdue_seconds": now - d, "handled": bool(hd)}
+                for k, c, s, a, i, h, d, lim, hd in rows
             ]  # fmt: skip
             last = rows[-1] if rows else None
             cursor = encode_cursor([last[6], last[1], last[2]]) if more and last else None

@@ -17,6 +17,8 @@ DROP INDEX IF EXISTS records_agency_at;
 DROP INDEX IF EXISTS steps_completed;
 DROP INDEX IF EXISTS steps_open_deadline;
 DROP INDEX IF EXISTS cases_open_deadline;
+DROP INDEX IF EXISTS cases_open_cover;
+DROP INDEX IF EXISTS steps_open_cover;
 CREATE INDEX IF NOT EXISTS records_at_filters ON records (at DESC, id, kind, agency_id, item_code, handler_id, points);
 CREATE INDEX IF NOT EXISTS records_handler ON records (handler_id, at DESC, id);
 CREATE INDEX IF NOT EXISTS records_case ON records (case_id);
@@ -24,15 +26,11 @@ CREATE TABLE IF NOT EXISTS cases (
     case_id TEXT PRIMARY KEY, agency_id TEXT NOT NULL, item_code TEXT NOT NULL, handler_id TEXT,
     status TEXT NOT NULL, submitted INTEGER NOT NULL, completed INTEGER, deadline INTEGER, doc BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS cases_open_cover ON cases (deadline, case_id, agency_id, item_code, handler_id)
-    WHERE completed IS NULL;
 CREATE TABLE IF NOT EXISTS steps (
     case_id TEXT NOT NULL, step TEXT NOT NULL, agency_id TEXT NOT NULL, item_code TEXT NOT NULL, handler_id TEXT,
     started INTEGER NOT NULL, completed INTEGER, deadline INTEGER, limit_seconds INTEGER NOT NULL,
     PRIMARY KEY (case_id, step)
 );
-CREATE INDEX IF NOT EXISTS steps_open_cover
-    ON steps (deadline, case_id, step, agency_id, item_code, handler_id, limit_seconds) WHERE completed IS NULL;
 CREATE INDEX IF NOT EXISTS steps_completed_cover ON steps (completed, agency_id, handler_id, deadline)
     WHERE completed IS NOT NULL;
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -61,6 +59,16 @@ DAY_SQL = "(({at} + {o}) - ((({at} + {o}) % 86400) + 86400) % 86400) / 86400"
 # The record trail (rules.chain): added to files made before it; an entry's position per partition.
 TRAIL_COLUMNS = (("chain_p", "INTEGER"), ("chain_n", "INTEGER"), ("chain_hash", "TEXT"))
 TRAIL_INDEX = "CREATE INDEX IF NOT EXISTS records_chain ON records (chain_p, chain_n)"
+# Added to files made before 督办: whether an open clock's alarm was marked handled (``rules.work_views``).
+HANDLED_COLUMNS = (("steps", "handled"), ("cases", "handled"))
+# "Overdue now" walks these in page order and reads nothing else (made once the columns above exist).
+OPEN_INDEXES = """
+CREATE INDEX IF NOT EXISTS cases_open_handled ON cases (deadline, case_id, agency_id, item_code, handler_id, handled)
+    WHERE completed IS NULL;
+CREATE INDEX IF NOT EXISTS steps_open_handled
+    ON steps (deadline, case_id, step, agency_id, item_code, handler_id, limit_seconds, handled)
+    WHERE completed IS NULL;
+"""
 RECORD_INSERT = (
     "INSERT OR IGNORE INTO records (id, kind, case_id, step, at, agency_id, item_code, handler_id, points, doc, "
     "chain_p, chain_n, chain_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"

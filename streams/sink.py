@@ -28,7 +28,7 @@ from rules.engine import Engine, state_from_json
 from rules.pack import RulePack
 from rules.state import UnknownVersion
 from rules.views import case_document
-from rules.work_views import acks_of, work_documents
+from rules.work_views import mark_handled, work_documents
 from store.base import Store
 from streams.config import Kafka, Pipeline, Topics
 from streams.faust_app import RAW, new_app
@@ -51,7 +51,7 @@ def _documents(engine: Engine, value: bytes, now: int) -> tuple[dict[str, Any] |
         return None, []
     doc = case_document(st, now)
     if doc is not None and st.work is not None and st.work.acks:
-        doc["acks"] = acks_of(st.work)
+        mark_handled(doc, st.work)
     return doc, work_documents(st)
 
 

@@ -33,12 +33,16 @@ async def overdue(
     item_code: str | None = None,
     handler_id: str | None = None,
     kind: Annotated[Literal["step", "case"] | None, Query(description="step or case; both if omitted")] = None,
+    handled: Annotated[bool | None, Query(description="已处理 (true) or 未处理 (false); both if omitted")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
 ) -> PageModel:
-    """Steps and cases overdue now, longest overdue first, with the seconds past their deadline."""
+    """Steps and cases overdue now, longest overdue first, with the seconds past their deadline and whether a
+    supervisor marked the alarm handled."""
     cursor = checked_cursor(cursor, OVERDUE_ORDER)
-    q = OverdueQuery((kind,) if kind else (), scoped(who, agency), item_code, handler_id, limit, cursor)
+    q = OverdueQuery(
+        (kind,) if kind else (), scoped(who, agency), item_code, handler_id, limit, cursor, handled=handled
+    )
     page = await s.store.overdue(q, int(time.time()))
     return PageModel(items=page.items, next_cursor=page.next_cursor)
 

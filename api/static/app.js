@@ -54,10 +54,12 @@ function boardRow(kind, caseId, step, agency, handler, limit, when) {
 }
 
 async function loadBoard() {
-  const page = await api("/v1/overdue?limit=200&" + filters());
+  const handled = $("#handled").value ? "&handled=" + $("#handled").value : "";
+  const page = await api("/v1/overdue?limit=200&" + filters() + handled);
   const body = $("#board tbody");
   body.replaceChildren(...page.items.map((o) => boardRow(o.kind === "case" ? "case_overdue" : "overdue", o.case_id,
-    o.step, o.agency_id, o.handler_id, o.limit_seconds ? duration(o.limit_seconds) : "", duration(o.overdue_seconds))));
+    o.step, o.agency_id, o.handler_id, o.limit_seconds ? duration(o.limit_seconds) : "",
+    duration(o.overdue_seconds) + (o.handled ? "（已处理）" : ""))));
 }
 
 // A revocation withdraws the alarm it names: off the board, struck through in the alert list.

@@ -96,3 +96,12 @@ def test_the_ledger_runs_to_the_scorecards_total_and_names_each_standing(client:
     assert len(table) == len(book["items"]) and {r["状态"] for r in table} >= {"有效", "已撤销（事实更正）"}
     first = book["items"][0]
     assert table[0]["时间"] == format_instant(parse_instant(first["at"]) + 8 * 3600)[:19].replace("T", " ")
+
+
+def test_scorecards_export_as_workbooks(client: TestClient) -> None:
+    span = "since=2026-03-01T00:00:00Z&until=2026-04-01T00:00:00Z"
+    cards = client.get(f"/v1/scorecards/handlers?{span}", headers=AUTH["sup"]).json()
+    res = client.get(f"/v1/scorecards/handlers?{span}&format=xlsx", headers=AUTH["sup"])
+    rows = list(openpyxl.load_workbook(io.BytesIO(res.content))["经办人评分"].iter_rows(values_only=True))
+    assert rows[0] == ("经办人", "扣分", "办结环节数", "按时办结", "按时率", "五色")
+    assert [(r[0], r[1]) for r in rows[1:]] == [(c["key"], c["points"]) for c in cards]

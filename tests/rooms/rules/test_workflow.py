@@ -155,7 +155,7 @@ def test_an_alarm_is_acknowledged_once_and_a_resent_action_is_skipped() -> None:
     ack = act("k1", "ack", MON_10 + 5, record=OVERDUE)
     st, out = run(None, ack, ack, act("k2", "ack", MON_10 + 9, record=OVERDUE, by="other"))
     assert kinds(out) == ["ack", "!not_allowed"] and "handled by sup" in out[1].reason
-    assert st.work is not None and st.work.acks == {"r1": ("sup", MON_10 + 5)}
+    assert st.work is not None and st.work.acks == {"r1": ("sup", MON_10 + 5, "a", "overdue")}
 
 
 def test_the_work_survives_the_state_table_and_is_not_escalated_twice() -> None:

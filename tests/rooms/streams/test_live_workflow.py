@@ -42,7 +42,8 @@ items:
     steps: [{name: accept, limit_hours: 0.001}]
 """
 LAND = ApiKey(name="land bureau", sha256=hash_key("land-key"), role="agency", scope="city/land")
-HEADERS = {**AUTH, "land": {"Authorization": "Bearer land-key"}}
+LAND_SUP = ApiKey(name="land inspector", sha256=hash_key("landsup-key"), role="supervisor", scope="city/land")
+HEADERS = {**AUTH, "land": {"Authorization": "Bearer land-key"}, "landsup": {"Authorization": "Bearer landsup-key"}}
 DUE_HOURS = 0.008  # 28.8 s
 
 
@@ -74,7 +75,7 @@ def test_orders_escalate_once_across_a_kill_and_an_upheld_appeal_cancels_the_poi
     worker = Worker(env, tmp_path / "worker.log").start()
     sink = Worker(env, tmp_path / "sink.log").start("sink")
     emitter = Emitter(kafka_bootstrap, names.events)
-    api = create_api(store, Keyring([*KEYS.values(), LAND]), bands=[0, 5, 15, 30], emitter=emitter,
+    api = create_api(store, Keyring([*KEYS.values(), LAND, LAND_SUP]), bands=[0, 5, 15, 30], emitter=emitter,
                      actions=ActionLog(emitter.producer, names.actions), pack=load_pack(pack_path))  # fmt: skip
     try:
         worker.wait_ready()
@@ -155,6 +156,11 @@ def test_orders_escalate_once_across_a_kill_and_an_upheld_appeal_cancels_the_poi
             _until("the appeal indexed", lambda: get(f"/v1/appeals?record_id={overdue['B']['id']}")["items"])
             post("/v1/appeals", appeal_body, "market", 409)
             post(f"/v1/appeals/{ap['id']}/decision", {"outcome": "upheld"}, "market", 403)
+            # A supervisor of another subtree can neither see nor act on any of it.
+            post(f"/v1/appeals/{ap['id']}/decision", {"outcome": "upheld"}, "landsup", 404)
+            post(f"/v1/supervisions/{b['id']}/review", {"outcome": "accept"}, "landsup", 404)
+            post("/v1/supervisions", order_body, "landsup", 404)
+            post(f"/v1/records/{overdue['A']['id']}/ack", {}, "landsup", 404)
             post(f"/v1/appeals/{ap['id']}/decision", {"outcome": "upheld", "note": "情况属实"}, "sup")
             assert _until("the points cancelled", lambda: points() == 2 + 5)
             (adj,) = _until("the adjustment", lambda: get("/v1/records?kind=adjustment")["items"])
@@ -184,6 +190,10 @@ def test_orders_escalate_once_across_a_kill_and_an_upheld_appeal_cancels_the_poi
             post(f"/v1/records/{overdue['A']['id']}/ack", {"note": "已约谈"}, "sup")
             _until("the ack shown", lambda: overdue["A"]["id"] in get("/v1/cases/A").get("acks", {}))
             post(f"/v1/records/{overdue['A']['id']}/ack", {}, "sup", 409)
+            # The overdue list tells handled alarms (已处理) from those still waiting (未处理).
+            handled = _until("A handled", lambda: get("/v1/overdue?handled=true")["items"])
+            assert [(o["case_id"], o["step"], o["handled"]) for o in handled] == [("A", "accept", True)]
+            assert [o["case_id"] for o in get("/v1/overdue?handled=false")["items"]] == ["B"]
     finally:
         worker.kill(signal.SIGTERM)
         sink.kill(signal.SIGTERM)
