@@ -55,6 +55,7 @@ def create_api(
     max_body_bytes: int = 4 * 1024 * 1024,
     pack: Any = None,
     actions: Any = None,
+    index_bands: list[float] | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="approval-monitor",
@@ -79,6 +80,8 @@ def create_api(
         pack,
         actions,
     )
+    if index_bands is not None:
+        app.state.services.index_bands = index_bands
     registry = app.state.registry = CollectorRegistry()
     requests = Counter(
         "approval_api_requests", "API requests by endpoint and status", ["endpoint", "status"], registry=registry

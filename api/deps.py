@@ -3,7 +3,7 @@
 (No ``from __future__ import annotations``: FastAPI reads these signatures.)
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
@@ -30,6 +30,7 @@ class Services:
     max_body_bytes: int = 4 * 1024 * 1024  # largest request body the HTTP ingest reads
     pack: Any = None  # rules.pack.RulePack; None: calendar coverage answers 503
     actions: Any = None  # streams.action_log.ActionLog; None: 督办, appeals and acks answer 503
+    index_bands: list[float] = field(default_factory=lambda: [1.0, 3.0, 6.0, 10.0])  # points per 100 steps
 
 
 def services(request: Request) -> Services:

@@ -55,9 +55,11 @@ def run_sink(bootstrap: str, loglevel: str = "warning") -> None:
     core, kafka_s = CoreSettings(), KafkaSettings()
     topics, kafka = kafka_s.topics(), kafka_s.kafka(bootstrap)
     ensure_topics(topics, kafka)
-    store = open_store(StoreSettings().store())
+    store_s = StoreSettings()
+    store = open_store(store_s.store())
     metrics = PipelineMetrics()
-    app = create_sink_app(topics, kafka, PipelineSettings().pipeline(core), load_pack(core.rules), store, metrics)
+    app = create_sink_app(topics, kafka, PipelineSettings().pipeline(core), load_pack(core.rules), store, metrics,
+                          utc_offset=int(store_s.display_utc_offset_hours * 3600))  # fmt: skip
     run_faust(app, ProcessSettings(), metrics, loglevel)
 
 
@@ -114,7 +116,8 @@ def build_api() -> Any:
         subscriptions=subscriptions,
         actions=actions,
         max_body_bytes=api.api_max_body_bytes,
-        pack=load_pack(CoreSettings().rules),  # calendar coverage for the page
+        pack=load_pack(CoreSettings().rules),  # calendar coverage for the page, due times, appeal windows
+        index_bands=CoreSettings().index_bands,
     )
 
 

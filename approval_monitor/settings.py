@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 import rules
 from api.auth import ApiKey
 from store.factory import StoreConfig
-from streams.config import Kafka, Pipeline, Topics, Webhooks
+from streams.config import IndexRules, Kafka, Pipeline, Topics, Webhooks
 
 SAMPLE_PACK = Path(rules.__file__).resolve().parent / "packs" / "cn-gov.yaml"
 DEMO_PACK = Path(rules.__file__).resolve().parent / "packs" / "demo-minutes.yaml"
@@ -37,6 +37,15 @@ class CoreSettings(Section):
     rules: Path = Field(SAMPLE_PACK, description="Rule pack YAML used by the worker, `run` and `simulate`.")
     retain_days: float = Field(7.0, ge=0, description="Days of event time a completed case is remembered.")
     chunk_events: int = Field(250_000, ge=1000, description="Events replay sorts in memory before spilling a run.")
+    index_bands: list[float] = Field(
+        [1, 3, 6, 10], min_length=4, max_length=4,
+        description="Penalty points per 100 completed steps up to which a unit's five-colour index is green, blue, "
+        "yellow, orange; red above (通报 and index alarms).",
+    )  # fmt: skip
+    index_min_steps: int = Field(
+        20, ge=1, description="Completed steps this month an agency needs before its index can raise an alarm."
+    )
+    index_seconds: float = Field(60.0, gt=0, description="How often the sink looks at this month's indices.")
 
 
 class ProcessSettings(Section):
@@ -158,6 +167,7 @@ class PipelineSettings(Section):
             max_event_bytes=self.max_event_bytes,
             catch_up_stall_seconds=self.catch_up_stall_seconds,
             anchor_seconds=self.anchor_seconds,
+            index=IndexRules(tuple(core.index_bands), core.index_min_steps, core.index_seconds),
         )
 
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import calendar
 import re
+import time
 from typing import Any
 
 from rules.errors import BadInput
-from rules.records import LATE_REPORT, RED_CARD_KINDS, YELLOW_CARD_KINDS
+from rules.records import INDEX_ALARM, LATE_REPORT, RED_CARD_KINDS, YELLOW_CARD_KINDS, Record, record_id
 
 COLOURS = ("green", "blue", "yellow", "orange", "red")
 
@@ -122,3 +123,33 @@ def period_bounds(period: str, utc_offset: int) -> tuple[int, int, str]:
     since = calendar.timegm((y, mo, 1, 0, 0, 0)) - utc_offset
     until = calendar.timegm((end_y, end_mo, 1, 0, 0, 0)) - utc_offset
     return since, until, prev
+
+
+ALARM_COLOURS = ("yellow", "orange", "red")
+
+
+def month_of(t: int, utc_offset: int) -> str:
+    """The local month of instant ``t``, as a report period (``2026-11``)."""
+    y, m = time.gmtime(t + utc_offset)[:2]
+    return f"{y}-{m:02}"
+
+
+def index_alarms(rows: list[dict[str, Any]], period: str, bands: list[float], min_steps: int, now: int) -> list[Record]:
+    """An ``index_alarm`` for each agency whose index over the period is yellow, orange or red (over points per
+    100 completed steps, once it completed ``min_steps``); one id per agency, period and colour, so each colour is
+    raised once a period however often it is looked at."""
+    out = []
+    for row in rows:
+        if row["steps_completed"] < min_steps or row["points_per_100"] is None:
+            continue
+        colour = colour_for(row["points_per_100"], bands)
+        if colour not in ALARM_COLOURS:
+            continue
+        case_id = f"index:{row['key']}"
+        rec = Record(record_id(case_id, INDEX_ALARM, None, 0, f"{period}/{colour}"), INDEX_ALARM, case_id, None, now,
+                     "", row["key"], None, 0)  # fmt: skip
+        rec.detail = {"period": period, "colour": colour, "points_per_100": row["points_per_100"],
+                      "steps_completed": row["steps_completed"], "red_per_100": row["red_per_100"],
+                      "on_time_rate": row["on_time_rate"]}  # fmt: skip
+        out.append(rec)
+    return out

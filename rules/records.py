@@ -23,6 +23,7 @@ REVOCATION = "revocation"
 LATE_REPORT = "late_report"
 ESCALATION = "escalation"  # a 督办 unanswered past its due time (rules.workflow)
 ADJUSTMENT = "adjustment"  # an appeal upheld: withdraws the appealed record like a revocation
+INDEX_ALARM = "index_alarm"  # an agency's five-colour index turned yellow, orange or red this month
 # What each supervisors' or agencies' action raises (rules.workflow): evidence, never points.
 ACTION_RECORD_KINDS = {
     "supervise": "supervision", "reply": "reply", "review": "review", "appeal": "appeal", "decide": "decision",
@@ -31,7 +32,7 @@ ACTION_RECORD_KINDS = {
 # A record of these kinds withdraws the one its ``revokes`` names: neither counts in any total.
 WITHDRAWING_KINDS = (REVOCATION, ADJUSTMENT)
 # Kinds no scorecard, chart or index counts.
-UNCOUNTED_KINDS = (*WITHDRAWING_KINDS, *ACTION_RECORD_KINDS.values())
+UNCOUNTED_KINDS = (*WITHDRAWING_KINDS, *ACTION_RECORD_KINDS.values(), INDEX_ALARM)
 RECORD_KINDS = (*PENALTY_KINDS, *UNCOUNTED_KINDS)
 # Cards: red for an alarm past a limit (or an order past its due time), yellow for a warning near one.
 RED_CARD_KINDS = ("overdue", "case_overdue", "escalation")
@@ -55,6 +56,7 @@ KIND_TITLES = {
     "appeal": "申诉",
     "decision": "复核决定",
     "ack": "已处理",
+    "index_alarm": "指数预警",
 }
 CASE_KINDS = frozenset({"case_overdue", "fee", "suspension"})
 

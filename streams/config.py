@@ -61,6 +61,15 @@ class Kafka:
 
 
 @dataclass(frozen=True, slots=True)
+class IndexRules:
+    """When an agency's five-colour index raises an alarm (``rules.indicators``)."""
+
+    bands: tuple[float, ...] = (1, 3, 6, 10)  # points per 100 completed steps: green, blue, yellow, orange; red above
+    min_steps: int = 20
+    every_seconds: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
 class Pipeline:
     """How the worker judges."""
 
@@ -72,6 +81,7 @@ class Pipeline:
     max_event_bytes: int = 65536
     anchor_seconds: float = 10.0  # how often the sink anchors the record trail's heads (streams.trail)
     catch_up_stall_seconds: float = 2.0
+    index: IndexRules = IndexRules()
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ from rules.work_views import mark_handled, work_documents
 from store.base import Store
 from streams.config import Kafka, Pipeline, Topics
 from streams.faust_app import RAW, new_app
+from streams.index_watch import IndexWatch
 from streams.metrics import PipelineMetrics
 from streams.offsets import start_uncommitted_at_earliest
 from streams.retry import RetryPolicy, until_done
@@ -62,6 +63,7 @@ def create_sink_app(
     pack: RulePack,
     store: Store,
     metrics: PipelineMetrics | None = None,
+    utc_offset: int = 8 * 3600,
 ) -> faust.App:
     metrics = metrics or PipelineMetrics()
     app = new_app(f"{topics.app_id}-sink", kafka)
@@ -90,6 +92,17 @@ def create_sink_app(
     @app.task  # type: ignore[untyped-decorator]
     async def setup_store() -> None:
         await durably("the schema", store.setup)
+
+    records_out = app.topic(topics.records, **RAW)
+    watch = IndexWatch(store, lambda key, value: records_out.send(key=key, value=value), pipeline.index, utc_offset)
+
+    @app.timer(pipeline.index.every_seconds)  # type: ignore[untyped-decorator]
+    async def watch_indices() -> None:
+        """This month's five-colour indices: an agency turning yellow, orange or red raises an index alarm."""
+        try:
+            await watch.check()
+        except Exception as e:  # the store away: the next look will do
+            log.warning("could not look at this month's indices: %r", e)
 
     @app.agent(source)
     async def index(stream: faust.StreamT[bytes]) -> None:

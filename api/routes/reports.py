@@ -72,12 +72,12 @@ async def build_report(s: Services, who: Caller, period: str, agency: str | None
     scope = scoped(who, agency)
     now, before = Period(since, until, scope), Period(p_since, p_until, scope)
     agencies = ranked(rolled_up(await s.store.scorecard("agency", now)),
-                      rolled_up(await s.store.scorecard("agency", before)), s.bands)  # fmt: skip
+                      rolled_up(await s.store.scorecard("agency", before)), s.index_bands)  # fmt: skip
     work = await _open_work(s, scope)
     for row in agencies:
         row.update(work.get(row["key"], {"open_supervisions": 0, "pending_appeals": 0}))
     officials = ranked([indicators(c) for c in await s.store.scorecard("handler", now)],
-                       [indicators(c) for c in await s.store.scorecard("handler", before)], s.bands)  # fmt: skip
+                       [indicators(c) for c in await s.store.scorecard("handler", before)], s.index_bands)  # fmt: skip
     return {
         "period": period, "previous": prev, "since": format_instant(since), "until": format_instant(until),
         "agency": scope, "agencies": [a for a in agencies if scope is None or in_subtree(a["key"], scope)],
