@@ -3,7 +3,9 @@
 (No ``from __future__ import annotations``: FastAPI reads these signatures.)
 """
 
+import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
@@ -84,13 +86,25 @@ def checked_cursor(cursor: str | None, shape: tuple[type, ...] = NEWEST_FIRST) -
     return cursor
 
 
-def instant(value: str | None, name: str) -> int | None:
+_LOCAL = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2}))?)?$")
+
+
+def instant(value: str | None, name: str, utc_offset: int = 8 * 3600) -> int | None:
+    """RFC 3339, or a local date (``2026-11-22``: its midnight) or local time (``2026-11-22 09:30``) in the
+    display zone, as supervisors type them."""
     if value is None:
         return None
+    m = _LOCAL.match(value.strip())
+    if m is not None:
+        y, mo, d, h, mi, sec = (int(x) if x else 0 for x in m.groups())
+        try:
+            return int(datetime(y, mo, d, h, mi, sec, tzinfo=UTC).timestamp()) - utc_offset
+        except ValueError as e:
+            raise BadInput(f"`{name}` {value!r} 不是有效日期 ({e}); 例如 2026-11-22 或 2026-11-22 09:30") from None
     try:
         return parse_instant(value)
     except BadInput as e:
-        raise BadInput(f"`{name}` {e}") from None
+        raise BadInput(f"`{name}` {e}; 也可写本地日期 2026-11-22 或时间 2026-11-22 09:30") from None
 
 
 def kinds(values: list[str] | None, name: str = "kind") -> tuple[str, ...]:

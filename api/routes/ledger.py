@@ -36,7 +36,8 @@ async def ledger(
     format: Literal["json", "csv", "xlsx"] = "json",
 ) -> dict[str, Any] | Response:
     """Oldest first, each record's standing (stands, escalated, revoked, cancelled on appeal), the running total."""
-    start, end = instant(since, "since"), instant(until, "until")
+    offset = int(s.utc_offset_hours * 3600)
+    start, end = instant(since, "since", offset), instant(until, "until", offset)
     assert start is not None and end is not None
     if end <= start:
         raise BadInput("`until` 须晚于 `since` (until must come after since)")

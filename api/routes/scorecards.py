@@ -29,8 +29,9 @@ def _exported(s: Services, cards: list[Scorecard], by: str, format: Format) -> R
     return tabular(format, rows, _columns(by), int(s.utc_offset_hours * 3600), f"scorecards-{by}", title)
 
 
-def _period(who: Caller, since: str, until: str, agency: str | None) -> Period:
-    start, end = instant(since, "since"), instant(until, "until")
+def _period(s: Services, who: Caller, since: str, until: str, agency: str | None) -> Period:
+    offset = int(s.utc_offset_hours * 3600)
+    start, end = instant(since, "since", offset), instant(until, "until", offset)
     assert start is not None and end is not None
     if end <= start:
         raise BadInput("`until` must come after `since`")
@@ -39,7 +40,7 @@ def _period(who: Caller, since: str, until: str, agency: str | None) -> Period:
 
 async def _cards(s: Services, who: Caller, by: str, since: str, until: str, agency: str | None) -> list[Scorecard]:
     out = []
-    for c in await s.store.scorecard(by, _period(who, since, until, agency)):
+    for c in await s.store.scorecard(by, _period(s, who, since, until, agency)):
         rate = c["steps_on_time"] / c["steps_completed"] if c["steps_completed"] else None
         out.append(Scorecard(**c, on_time_rate=rate, colour=colour_for(c["points"], s.bands)))
     return out
@@ -67,6 +68,5 @@ async def handler_cards(
 @router.get("/v1/stats/daily")
 async def daily(who: Reader, s: Svc, since: str, until: str, agency: str | None = None) -> list[dict[str, Any]]:
     """Records per local day and kind, for charts."""
-    start, end = instant(since, "since"), instant(until, "until")
-    assert start is not None and end is not None
-    return await s.store.daily(Period(start, end, scoped(who, agency)), int(s.utc_offset_hours * 3600))
+    period = _period(s, who, since, until, agency)
+    return await s.store.daily(period, int(s.utc_offset_hours * 3600))

@@ -64,11 +64,11 @@ async def records(
 ) -> Response:
     """Records, newest first; ``format=csv`` (streamed, with a byte-order mark) or ``xlsx`` exports every matching
     record with Chinese headers and local times."""
+    offset = int(s.utc_offset_hours * 3600)
     q = RecordQuery(
         kinds(kind), scoped(who, agency), item_code, handler_id, case_id,
-        instant(since, "since"), instant(until, "until"), limit, checked_cursor(cursor),
+        instant(since, "since", offset), instant(until, "until", offset), limit, checked_cursor(cursor),
     )  # fmt: skip
-    offset = int(s.utc_offset_hours * 3600)
     if format == "csv":
         return csv_stream(s.store.export_records(q), RECORD_COLUMNS, offset, "records.csv")
     if format == "xlsx":

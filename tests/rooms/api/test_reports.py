@@ -105,3 +105,13 @@ def test_scorecards_export_as_workbooks(client: TestClient) -> None:
     rows = list(openpyxl.load_workbook(io.BytesIO(res.content))["经办人评分"].iter_rows(values_only=True))
     assert rows[0] == ("经办人", "扣分", "办结环节数", "按时办结", "按时率", "五色")
     assert [(r[0], r[1]) for r in rows[1:]] == [(c["key"], c["points"]) for c in cards]
+
+
+def test_filters_take_local_dates_and_times_as_supervisors_type_them(client: TestClient) -> None:
+    local = client.get("/v1/ledger?since=2026-03-01&until=2026-03-14 12:30", headers=AUTH["sup"]).json()
+    utc = client.get("/v1/ledger?since=2026-02-28T16:00:00Z&until=2026-03-14T04:30:00Z", headers=AUTH["sup"]).json()
+    assert local["items"] and local["items"] == utc["items"]
+    res = client.get("/v1/records?since=2026-02-30", headers=AUTH["sup"])
+    assert res.status_code == 422 and "不是有效日期" in res.json()["detail"]
+    res = client.get("/v1/records?since=yesterday", headers=AUTH["sup"])
+    assert res.status_code == 422 and "2026-11-22 09:30" in res.json()["detail"]
