@@ -8,6 +8,7 @@ assembled with through ``api.deps``; this module only puts them together.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +31,18 @@ from api.routes import (
     operations,
     reports,
     scorecards,
+    session,
     subscriptions,
+    summary,
     supervision,
     supervisions,
 )
+from api.sessions import COOKIE, CSRF_HEADER, CSRF_VALUE, Sessions
 from store.base import Store
 
 ROUTERS = (
-    operations, supervision, supervisions, appeals, ledger, reports, scorecards, alerts, subscriptions, ingest,
-    integrity, calendars,
+    operations, session, summary, supervision, supervisions, appeals, ledger, reports, scorecards, alerts,
+    subscriptions, ingest, integrity, calendars,
 )  # fmt: skip
 
 
@@ -56,6 +60,7 @@ def create_api(
     pack: Any = None,
     actions: Any = None,
     index_bands: list[float] | None = None,
+    sessions: Sessions | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="approval-monitor",
@@ -82,6 +87,7 @@ def create_api(
     )
     if index_bands is not None:
         app.state.services.index_bands = index_bands
+    sessions = app.state.services.sessions = sessions or Sessions()
     registry = app.state.registry = CollectorRegistry()
     requests = Counter(
         "approval_api_requests", "API requests by endpoint and status", ["endpoint", "status"], registry=registry
@@ -94,10 +100,21 @@ def create_api(
             # Authentication before anything else, so a caller without a key learns nothing, not even
             # which parameters an endpoint takes.
             header = request.headers.get("authorization")
-            found = keyring.find(header.removeprefix("Bearer ").strip() if header else None)
-            if found is None:
+            if header is not None or request.url.path == "/v1/session":
+                found = keyring.find(header.removeprefix("Bearer ").strip() if header else None)
+            else:  # the page: a session cookie (api.sessions)
+                digest = sessions.check(request.cookies.get(COOKIE), int(time.time()))
+                found = None if digest is None else keyring.find_digest(digest)
+                unsafe = request.method not in ("GET", "HEAD", "OPTIONS")
+                if found is not None and unsafe and request.headers.get(CSRF_HEADER) != CSRF_VALUE:
+                    requests.labels("csrf", "403").inc()
+                    return problem(
+                        request, 403, "Forbidden", f"a signed-in page sends `X-Requested-With: {CSRF_VALUE}`"
+                    )
+            if found is None and request.url.path != "/v1/session":
                 requests.labels("unauthenticated", "401").inc()
-                return problem(request, 401, "Unauthorized", "give a valid API key as `Authorization: Bearer <key>`")
+                return problem(request, 401, "Unauthorized", "give a valid API key as `Authorization: Bearer <key>`, "
+                               "or sign in on the page (POST /v1/session)")  # fmt: skip
             request.state.caller = found
         response: Response = await call_next(request)
         route = request.scope.get("route")

@@ -48,7 +48,10 @@ class Keyring:
     def find(self, presented: str | None) -> Caller | None:
         if not presented:
             return None
-        digest = hash_key(presented)
+        return self.find_digest(hash_key(presented))
+
+    def find_digest(self, digest: str) -> Caller | None:
+        """The caller whose key has this SHA-256 (a session names its key so)."""
         for k in self.keys:
             if hmac.compare_digest(k.sha256, digest):
                 return Caller(k.name, k.role, k.scope.rstrip("/") if k.scope else None)

@@ -33,6 +33,7 @@ class Services:
     pack: Any = None  # rules.pack.RulePack; None: calendar coverage answers 503
     actions: Any = None  # streams.action_log.ActionLog; None: 督办, appeals and acks answer 503
     index_bands: list[float] = field(default_factory=lambda: [1.0, 3.0, 6.0, 10.0])  # points per 100 steps
+    sessions: Any = None  # api.sessions.Sessions: the page's sign-in
 
 
 def services(request: Request) -> Services:

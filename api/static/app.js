@@ -1,10 +1,11 @@
 // The supervisors' page: plain JavaScript over the same API and keys as every other client.
+// This file: helpers, filters kept in the URL, the case timeline, calendar notices, the live stream, refresh.
 "use strict";
 
 const LEVEL = { reminder: "催办", warning: "临界预警", overdue: "超时", case_overdue: "办件超时",
   procedure: "程序违规", fee: "超标收费", suspension: "超期暂停", late_report: "迟报", revocation: "撤销",
   escalation: "督办逾期", adjustment: "申诉核销", supervision: "督办", reply: "回告", review: "审核回告",
-  appeal: "申诉", decision: "复核", ack: "已处理" };
+  appeal: "申诉", decision: "复核", ack: "已处理", index_alarm: "指数预警" };
 const COLOUR = { green: "绿", blue: "蓝", yellow: "黄", orange: "橙", red: "红" };
 const STATUS = { running: "办理中", on_time: "按时", late: "超时办结", overdue: "已超时", suspended: "暂停" };
 const $ = (sel) => document.querySelector(sel);
@@ -19,6 +20,18 @@ function when(iso) {
 }
 let stream = null;
 
+// -- filters: kept in the URL (never the key), so a view can be shared -------------------------------
+const KEPT = ["agency", "item", "period", "since", "until", "handled"];
+function saveFilters() {
+  const p = new URLSearchParams();
+  for (const id of KEPT) if ($("#" + id).value) p.set(id, $("#" + id).value);
+  history.replaceState(null, "", p.toString() ? "?" + p : location.pathname);
+}
+function loadFilters() {
+  const p = new URLSearchParams(location.search);
+  for (const id of KEPT) if (p.has(id)) $("#" + id).value = p.get(id);
+  $("#custom-period").hidden = $("#period").value !== "custom";
+}
 function filters() {
   const p = new URLSearchParams();
   const agency = $("#agency").value.trim(), item = $("#item").value.trim();
@@ -26,13 +39,30 @@ function filters() {
   if (item) p.set("item_code", item);
   return p;
 }
+// The period as an API query: local dates go as they are (the API reads them in the display zone).
+function span() {
+  if ($("#period").value === "custom" && $("#since").value && $("#until").value) {
+    const end = new Date($("#until").value + "T00:00:00Z");
+    end.setUTCDate(end.getUTCDate() + 1);  // through the last day chosen
+    return `since=${$("#since").value}&until=${end.toISOString().slice(0, 10)}`;
+  }
+  const days = Number($("#period").value) || 30;
+  const until = new Date(), since = new Date(until.getTime() - days * 86400 * 1000);
+  return `since=${since.toISOString().slice(0, 19)}Z&until=${until.toISOString().slice(0, 19)}Z`;
+}
+
+// The page holds no key: it signs in once (POST /v1/session) and the HTTP-only session cookie does the rest.
+const HEADERS = { "X-Requested-With": "approval-monitor" };
+let signedIn = false;
 
 async function api(path) {
-  const res = await fetch(path, { headers: { Authorization: "Bearer " + $("#key").value } });
+  const res = await fetch(path, { headers: HEADERS });
   if (!res.ok) {
     let detail = res.statusText;
     try { detail = (await res.json()).detail; } catch (e) { /* not a problem document */ }
-    throw new Error(res.status + " " + detail);
+    const err = new Error(res.status === 401 ? "登录已过期或密钥无效，请重新登录" : res.status + " " + detail);
+    err.status = res.status;
+    throw err;
   }
   return res.json();
 }
@@ -40,83 +70,16 @@ async function api(path) {
 function cell(text) { const td = document.createElement("td"); td.textContent = text ?? ""; return td; }
 function badge(kind) { const s = document.createElement("span"); s.className = "level " + kind; s.textContent = LEVEL[kind] || kind; return s; }
 function duration(seconds) {
-  const h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60);
+  const d = Math.floor(seconds / 86400), h = Math.floor((seconds % 86400) / 3600), m = Math.floor((seconds % 3600) / 60);
+  if (d) return `${d} 天 ${h} 小时`;
   return h ? `${h} 小时 ${m} 分` : `${m} 分 ${seconds % 60} 秒`;
 }
-
-function boardRow(kind, caseId, step, agency, handler, limit, when) {
-  const tr = document.createElement("tr");
-  tr.dataset.case = caseId;
-  const level = document.createElement("td"); level.append(badge(kind)); tr.append(level);
-  for (const v of [caseId, step || "（办件）", agency, handler, limit, when]) tr.append(cell(v));
-  tr.addEventListener("click", () => openCase(caseId));
-  return tr;
-}
-
-async function loadBoard() {
-  const handled = $("#handled").value ? "&handled=" + $("#handled").value : "";
-  const page = await api("/v1/overdue?limit=200&" + filters() + handled);
-  const body = $("#board tbody");
-  body.replaceChildren(...page.items.map((o) => boardRow(o.kind === "case" ? "case_overdue" : "overdue", o.case_id,
-    o.step, o.agency_id, o.handler_id, o.limit_seconds ? duration(o.limit_seconds) : "",
-    duration(o.overdue_seconds) + (o.handled ? "（已处理）" : ""))));
-}
-
-// A revocation withdraws the alarm it names: off the board, struck through in the alert list.
-function withdraw(r) {
-  for (const el of document.querySelectorAll(`[data-record="${CSS.escape(r.revokes)}"]`)) {
-    if (el.tagName === "TR") el.remove(); else el.classList.add("revoked");
+// On a phone each table row becomes a card: every cell carries its column's name.
+function labelled(table) {
+  const names = [...table.querySelectorAll("thead th")].map((th) => th.textContent);
+  for (const tr of table.querySelectorAll("tbody tr")) {
+    [...tr.children].forEach((td, i) => { if (names[i]) td.dataset.label = names[i]; });
   }
-}
-
-function showAlert(r) {
-  if (r.kind === "revocation") withdraw(r);
-  const li = document.createElement("li");
-  li.dataset.case = r.case_id;
-  li.dataset.record = r.id;
-  li.append(badge(r.kind), ` ${r.case_id} ${r.step || ""} · ${r.agency_id} · ${when(r.at)}`);
-  li.addEventListener("click", () => openCase(r.case_id));
-  $("#alerts").prepend(li);
-  while ($("#alerts").children.length > 200) $("#alerts").lastChild.remove();
-  if (r.kind === "warning" || r.kind === "overdue" || r.kind === "case_overdue") {
-    const row = boardRow(r.kind, r.case_id, r.step, r.agency_id, r.handler_id, "", when(r.at));
-    row.dataset.record = r.id;
-    $("#board tbody").prepend(row);
-  }
-}
-
-async function loadCards() {
-  const days = Number($("#period").value) || 30;
-  const until = new Date(), since = new Date(until.getTime() - days * 86400 * 1000);
-  const span = `since=${since.toISOString().slice(0, 19)}Z&until=${until.toISOString().slice(0, 19)}Z`;
-  const agency = $("#agency").value.trim() ? "&agency=" + encodeURIComponent($("#agency").value.trim()) : "";
-  for (const [which, table] of [["agencies", "#agency-cards"], ["handlers", "#handler-cards"]]) {
-    const cards = await api(`/v1/scorecards/${which}?${span}${agency}`);
-    $(table + " tbody").replaceChildren(...cards.map((c) => {
-      const tr = document.createElement("tr");
-      const chip = document.createElement("span"); chip.className = "chip " + c.colour; chip.textContent = COLOUR[c.colour];
-      const idx = document.createElement("td"); idx.append(chip);
-      tr.append(cell(c.key), cell(c.points), cell(c.on_time_rate == null ? "—" : Math.round(c.on_time_rate * 100) + "%"), idx);
-      return tr;
-    }));
-  }
-  drawChart(await api(`/v1/stats/daily?${span}${agency}`));
-}
-
-function drawChart(rows) {
-  const svg = $("#chart"), per = {};
-  for (const r of rows) per[r.day] = (per[r.day] || 0) + r.count;
-  const days = Object.keys(per).sort(), max = Math.max(1, ...Object.values(per));
-  const w = svg.clientWidth || 800, h = 160, bw = Math.max(2, w / Math.max(1, days.length) - 2);
-  const ns = "http://www.w3.org/2000/svg";
-  svg.replaceChildren(...days.map((d, i) => {
-    const bar = document.createElementNS(ns, "rect");
-    const bh = (per[d] / max) * (h - 20);
-    bar.setAttribute("x", i * (bw + 2)); bar.setAttribute("y", h - bh); bar.setAttribute("width", bw);
-    bar.setAttribute("height", bh); bar.setAttribute("fill", "#8b1a1a");
-    const title = document.createElementNS(ns, "title"); title.textContent = `${d}: ${per[d]}`; bar.append(title);
-    return bar;
-  }));
 }
 
 // Calendars whose holiday lists run out (or are only provisional): deadlines past them may be days early.
@@ -154,6 +117,7 @@ function limitText(s) {
 function stepName(s) {
   let name = s.step + (s.cycle > 1 ? `（第 ${s.cycle} 轮）` : "");
   if (s.extensions) name += `（延期 ${s.extensions.length} 次）`;
+  if (s.handled_by) name += "（已处理）";
   return name;
 }
 
@@ -169,7 +133,14 @@ async function openCase(caseId) {
     tr.className = s.status;
     return tr;
   }));
-  $("#case-records").replaceChildren(...c.records.map((r) => {
+  labelled($("#case-steps"));
+  // Suspensions (补正, expert review …) and fees belong to the timeline too.
+  const facts = (c.suspensions || []).map(([a, b]) => ({ kind: "suspended", at: a, text: `暂停 ${when(a)} 至 ${when(b)}` }));
+  if (c.suspended_since) facts.push({ kind: "suspended", at: c.suspended_since, text: `暂停中，自 ${when(c.suspended_since)}${kind}` });
+  if (c.fees_yuan && c.fees_yuan !== "0") facts.push({ kind: "fee", at: "", text: `已收费 ${c.fees_yuan} 元` });
+  $("#case-records").replaceChildren(...facts.map((f) => {
+    const li = document.createElement("li"); li.className = "fact"; li.textContent = f.text; return li;
+  }), ...c.records.map((r) => {
     const li = document.createElement("li");
     const who = r.by ? ` · ${r.by}` + (r.note ? `：${r.note}` : "") : "";
     li.append(badge(r.kind), ` ${r.step || ""} ${when(r.at)} ` + (r.revoked_by ? "已撤销，不扣分" : `扣分 ${r.points}`) + who);
@@ -182,16 +153,17 @@ async function openCase(caseId) {
   $("#case-section").scrollIntoView();
 }
 
-// Server-sent events over fetch, so the key travels in a header, never in a URL; resumes with Last-Event-ID.
+// Server-sent events over fetch, with the session cookie (nothing in the URL); resumes with Last-Event-ID.
 async function follow() {
   if (stream) stream.abort();
   const ctl = new AbortController(); stream = ctl;
   let last = null;
   while (!ctl.signal.aborted) {
     try {
-      const headers = { Authorization: "Bearer " + $("#key").value };
+      const headers = { ...HEADERS };
       if (last) headers["Last-Event-ID"] = last;
       const res = await fetch("/v1/alerts/stream?" + filters(), { headers, signal: ctl.signal });
+      if (res.status === 401 || res.status === 403) { signedOut("登录已过期或密钥无效，请重新登录"); return; }
       if (!res.ok) throw new Error("stream " + res.status);
       $("#status").textContent = "实时推送已连接";
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -220,20 +192,73 @@ async function follow() {
   }
 }
 
+// A wrong or expired key shows nothing of what an earlier key saw, and stops the stream.
+function signedOut(message) {
+  signedIn = false;
+  if (stream) { stream.abort(); stream = null; }
+  $("#signin").hidden = false; $("#who").hidden = true; $("#signout").hidden = true;
+  for (const sel of ["#board tbody", "#alerts", "#orders tbody", "#appeals tbody", "#agency-cards tbody",
+    "#handler-cards tbody", "#drill tbody", "#case-records", "#case-steps tbody"]) $(sel).replaceChildren();
+  for (const b of document.querySelectorAll(".kpi b")) b.textContent = "—";
+  $("#case-section").hidden = true; $("#drill-section").hidden = true;
+  if (typeof clearChart === "function") clearChart();
+  $("#status").textContent = message;
+}
+
+function showWho(me) {
+  const roles = { supervisor: "监察员", agency: "部门", admin: "管理员", ingest: "接入" };
+  $("#who").textContent = `${me.name}（${roles[me.role] || me.role}${me.scope ? " · " + me.scope : ""}）`;
+  $("#signin").hidden = true; $("#who").hidden = false; $("#signout").hidden = false;
+  signedIn = true;
+}
+
+async function signIn(key) {
+  const res = await fetch("/v1/session", { method: "POST", body: JSON.stringify({ key }),
+    headers: { ...HEADERS, "Content-Type": "application/json" } });
+  $("#key").value = "";
+  if (!res.ok) { signedOut("密钥无效：请检查后重新输入"); return; }
+  showWho(await res.json());
+  refresh();
+}
+
 async function refresh() {
-  localStorage.setItem("approval-monitor-key", $("#key").value);
+  if (!signedIn) return;
+  saveFilters();
   try {
     if (typeof forgetWho === "function") forgetWho();
-    await Promise.all([loadBoard(), loadCards(), loadNotices().catch(() => {}), loadWork()]);
-    $("#status").textContent = "已更新 " + new Date().toLocaleTimeString("zh-CN");
+    await Promise.all([loadBoard(), loadKpis(), loadCards(), loadNotices().catch(() => {}), loadWork()]);
+    $("#status").textContent = "已更新 " + when(new Date().toISOString()).slice(11);
     follow();
   } catch (e) {
-    $("#status").textContent = "错误：" + e.message;
+    if (e.status === 401 || e.status === 403) signedOut(e.message); else $("#status").textContent = "错误：" + e.message;
   }
 }
 
 $("#controls").addEventListener("submit", (ev) => { ev.preventDefault(); refresh(); });
+$("#signin").addEventListener("submit", (ev) => { ev.preventDefault(); if ($("#key").value) signIn($("#key").value); });
+$("#signout").addEventListener("click", async () => {
+  await fetch("/v1/session", { method: "DELETE", headers: HEADERS });
+  signedOut("已退出登录");
+});
+$("#period").addEventListener("change", () => { $("#custom-period").hidden = $("#period").value !== "custom"; });
+$("#case-search").addEventListener("keydown", (ev) => {
+  if (ev.key === "Enter" && $("#case-search").value.trim()) {
+    ev.preventDefault();
+    openCase($("#case-search").value.trim()).catch((e) => { $("#status").textContent = "找不到办件：" + e.message; });
+  }
+});
 $("#case-close").addEventListener("click", () => { $("#case-section").hidden = true; });
-$("#key").value = localStorage.getItem("approval-monitor-key") || "";
-if ($("#key").value) refresh();
-setInterval(() => { if ($("#key").value) { loadBoard().catch(() => {}); loadWork().catch(() => {}); } }, 30000);
+$("#wall").addEventListener("click", () => {
+  document.body.classList.toggle("wall");
+  if (document.body.classList.contains("wall")) document.documentElement.requestFullscreen?.().catch(() => {});
+  else if (document.fullscreenElement) document.exitFullscreen();
+});
+loadFilters();
+// A phone shows the figures first: the filters fold away unless the view narrows to something.
+if (window.matchMedia("(max-width: 760px)").matches && !["agency", "item", "handled"].some((id) => $("#" + id).value)) {
+  $("#filters-box").open = false;
+}
+api("/v1/me").then((me) => { showWho(me); refresh(); }).catch(() => { $("#status").textContent = "请输入密钥登录"; });
+setInterval(() => {
+  if (signedIn) { loadBoard().catch(() => {}); loadKpis().catch(() => {}); loadWork().catch(() => {}); }
+}, 30000);

@@ -9,7 +9,7 @@ let me = null;
 
 async function send(path, body) {
   const res = await fetch(path, { method: "POST", body: JSON.stringify(body),
-    headers: { Authorization: "Bearer " + document.querySelector("#key").value, "Content-Type": "application/json" } });
+    headers: { ...HEADERS, "Content-Type": "application/json" } });
   let answer = null;
   try { answer = await res.json(); } catch (e) { /* no body */ }
   if (!res.ok) {
@@ -102,7 +102,7 @@ function row(values, actions) {
 }
 
 async function loadWork() {
-  me = me || await (await fetch("/v1/me", { headers: { Authorization: "Bearer " + document.querySelector("#key").value } })).json();
+  me = me || await api("/v1/me");
   const q = document.querySelector("#agency").value.trim();
   const scope = q ? "&agency=" + encodeURIComponent(q) : "";
   const orders = await api("/v1/supervisions?limit=100" + scope);
@@ -122,8 +122,10 @@ async function loadWork() {
     const tr = row([o.case_id, o.agency_id, when(o.due), state, o.note], acts);
     tr.dataset.order = o.id;
     if (o.escalated && o.status === "open") tr.className = "escalated";
+    tr.addEventListener("click", () => openCase(o.case_id));
     return tr;
   }));
+  labelled(document.querySelector("#orders"));
   const appeals = await api("/v1/appeals?limit=100" + scope);
   document.querySelector("#appeals tbody").replaceChildren(...appeals.items.map((a) => {
     const acts = [];
@@ -134,8 +136,10 @@ async function loadWork() {
     }));
     const tr = row([a.case_id, a.agency_id, when(a.at), APPEAL_STATUS[a.status] || a.status, a.reason], acts);
     tr.dataset.appeal = a.id;
+    tr.addEventListener("click", () => openCase(a.case_id));
     return tr;
   }));
+  labelled(document.querySelector("#appeals"));
 }
 
 function forgetWho() { me = null; }

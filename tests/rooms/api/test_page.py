@@ -20,6 +20,7 @@ from support.live import Names, Worker, past_history, serving
 from api.app import create_api
 from api.auth import Keyring
 from rules.pack import parse_pack
+from rules.timeutil import format_instant
 from store.sqlite import SqliteStore
 from streams.alerts import RecordFeed
 from streams.emitter import Emitter
@@ -78,18 +79,23 @@ def test_the_page_shows_the_board_filters_by_agency_and_opens_a_timeline(kafka_b
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.goto(url + "/")
+                page.goto(url + "/?period=365")  # the history lies months back; filters live in the URL
                 expect(page.locator("h1")).to_have_text("行政审批电子监察")
+                expect(page.locator("#status")).to_contain_text("请输入密钥登录")
                 page.fill("#key", "sup-key")
-                page.select_option("#period", "365")  # the history lies months back
-                page.click("#apply")
+                page.click("#signin-go")
+                expect(page.locator("#who")).to_contain_text("supervisor（监察员）")
+                assert page.evaluate("document.cookie") == ""  # the session cookie is HTTP-only: no script reads it
+                assert page.evaluate("Object.keys(localStorage).length + Object.keys(sessionStorage).length") == 0
                 board = page.locator("#board tbody tr")
                 expect(board).to_have_count(len(overdue), timeout=20_000)
                 expect(page.locator("#board tbody")).to_contain_text(overdue[0]["case_id"])
                 expect(page.locator("#board .level.overdue, #board .level.case_overdue").first).to_be_visible()
                 expect(page.locator("#agency-cards tbody tr").first).to_be_visible()
                 expect(page.locator("#agency-cards .chip").first).to_have_text(re.compile("[绿蓝黄橙红]"))
-                expect(page.locator("#chart rect").first).to_be_attached()
+                expect(page.locator("#chart svg").first).to_be_attached()  # Apache ECharts, bundled
+                expect(page.locator("#chart text", has_text=re.compile(r"\d{4}-\d\d-\d\d")).first).to_be_attached()
+                expect(page.locator("#kpi-overdue")).to_have_text(str(len(overdue)))
                 expect(page.locator("#status")).to_contain_text("实时推送已连接", timeout=20_000)
                 # The sample calendar lists 2027 provisionally: the banner says so, in Chinese, with the fix.
                 expect(page.locator("#notices")).to_contain_text("2027 年节假日为暂定")
@@ -119,6 +125,48 @@ def test_the_page_shows_the_board_filters_by_agency_and_opens_a_timeline(kafka_b
                 case_id = page.locator("#board tbody tr").first.get_attribute("data-case")
                 expect(page.locator("#case-title")).to_contain_text(case_id or "?")
                 expect(page.locator("#case-steps tbody tr").first).to_be_visible()
+
+                # A scorecard row drills down to the records behind it.
+                page.fill("#agency", "")
+                page.click("#apply")
+                span = f"since={format_instant(now - 365 * 86400)}&until={format_instant(now + 3600)}"
+                cards = httpx.get(f"{url}/v1/scorecards/agencies?{span}", headers=AUTH["sup"]).json()
+                key = sorted(cards, key=lambda c: -c["points"])[0]["key"]  # the page lists the worst first
+                row = page.locator("#agency-cards tbody tr").first
+                expect(row.locator("td").first).to_have_text(key, timeout=20_000)
+                row.click()
+                expect(page.locator("#drill-section")).to_be_visible()
+                expect(page.locator("#drill tbody tr").first).to_contain_text(key)
+
+                # A wrong key clears what the last one showed and stops the stream.
+                page.click("#signout")
+                expect(page.locator("#status")).to_contain_text("已退出登录")
+                expect(board).to_have_count(0)
+                page.reload()
+                expect(page.locator("#signin")).to_be_visible()
+                expect(page.locator("#status")).to_contain_text("请输入密钥登录")
+                page.fill("#key", "sup-key")
+                page.click("#signin-go")
+                expect(board.first).to_be_visible(timeout=20_000)
+                page.evaluate("signIn('not-a-key')")  # a wrong key, as a second sign-in on the same page
+                expect(page.locator("#status")).to_contain_text("密钥无效")
+                expect(board).to_have_count(0)
+                expect(page.locator("#alerts li")).to_have_count(0)
+                expect(page.locator("#kpi-overdue")).to_have_text("—")
+
+                # A leader's phone: no sideways scrolling, the key figures first, rows as cards.
+                phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+                phone.goto(url + "/?period=365")
+                phone.fill("#key", "sup-key")
+                phone.click("#signin-go")
+                expect(phone.locator("#board tbody tr").first).to_be_visible(timeout=20_000)
+                expect(phone.locator("#kpi-overdue")).not_to_have_text("—")
+                assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+                kpis, alerts, board_box = (phone.locator(s).bounding_box() for s in
+                                           ("#kpis", "#alerts-section", "#board-section"))  # fmt: skip
+                assert kpis and alerts and board_box and kpis["y"] < alerts["y"] < board_box["y"]
+                assert phone.locator("#board tbody td").first.evaluate("e => getComputedStyle(e).display") == "flex"
+                phone.screenshot(path=str(ROOT / "docs" / "board-phone.png"), full_page=False)
 
                 # The API's docs with every request to another host refused: they need no network.
                 page.route(re.compile(r"^(?!http://127\.0\.0\.1[:/]).*"), lambda route: route.abort())

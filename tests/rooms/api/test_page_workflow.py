@@ -85,8 +85,10 @@ def test_a_supervision_order_and_an_appeal_done_on_the_page(kafka_bootstrap: str
                 page.goto(url + "/")
 
                 def sign_in(key: str) -> None:
+                    if page.locator("#signout").is_visible():
+                        page.click("#signout")
                     page.fill("#key", key)
-                    page.click("#apply")
+                    page.click("#signin-go")
                     expect(page.locator("#status")).to_contain_text(re.compile("已更新|实时推送已连接"), timeout=20_000)
 
                 def open_case() -> Any:
