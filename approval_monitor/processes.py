@@ -79,6 +79,7 @@ def build_api() -> Any:
     """The API on the configured store, with the Kafka parts (ingest, alerts, subscriptions) when Kafka is set."""
     from api.app import create_api
     from api.auth import Keyring
+    from api.sessions import Sessions
     from approval_monitor.packs import load_pack
     from store.factory import open_store
     from streams.action_log import ActionLog
@@ -118,6 +119,7 @@ def build_api() -> Any:
         max_body_bytes=api.api_max_body_bytes,
         pack=load_pack(CoreSettings().rules),  # calendar coverage for the page, due times, appeal windows
         index_bands=CoreSettings().index_bands,
+        sessions=Sessions(api.session_secret.encode() if api.session_secret else None, api.session_hours),
     )
 
 

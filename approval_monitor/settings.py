@@ -209,6 +209,12 @@ class ApiSettings(Section):
         [0, 5, 15, 30], min_length=4, max_length=4,
         description="Penalty points up to which a scorecard is green, blue, yellow, orange; red above.",
     )  # fmt: skip
+    session_hours: float = Field(8.0, gt=0, le=168, description="How long the page's sign-in lasts.")
+    session_secret: str | None = Field(
+        None, min_length=32,
+        description="Signs the page's session cookies; give every API replica the same one (unset: one per process, "
+        "so a restart signs everyone out).",
+    )  # fmt: skip
 
 
 class WebhookSettings(Section):
