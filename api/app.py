@@ -38,6 +38,7 @@ from api.routes import (
     supervisions,
 )
 from api.sessions import COOKIE, CSRF_HEADER, CSRF_VALUE, Sessions
+from rules.directory import Directory
 from store.base import Store
 
 ROUTERS = (
@@ -61,6 +62,7 @@ def create_api(
     actions: Any = None,
     index_bands: list[float] | None = None,
     sessions: Sessions | None = None,
+    directory: Directory | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="approval-monitor",
@@ -88,6 +90,7 @@ def create_api(
     if index_bands is not None:
         app.state.services.index_bands = index_bands
     sessions = app.state.services.sessions = sessions or Sessions()
+    app.state.services.directory = directory or Directory()
     registry = app.state.registry = CollectorRegistry()
     requests = Counter(
         "approval_api_requests", "API requests by endpoint and status", ["endpoint", "status"], registry=registry

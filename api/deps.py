@@ -34,6 +34,7 @@ class Services:
     actions: Any = None  # streams.action_log.ActionLog; None: 督办, appeals and acks answer 503
     index_bands: list[float] = field(default_factory=lambda: [1.0, 3.0, 6.0, 10.0])  # points per 100 steps
     sessions: Any = None  # api.sessions.Sessions: the page's sign-in
+    directory: Any = None  # rules.directory.Directory: names for codes
 
 
 def services(request: Request) -> Services:

@@ -16,6 +16,7 @@ from urllib.parse import quote
 from fastapi.responses import Response, StreamingResponse
 from openpyxl import Workbook
 
+from rules.directory import Directory
 from rules.records import KIND_TITLES
 from rules.timeutil import parse_instant
 
@@ -33,6 +34,17 @@ def local_time(value: Any, utc_offset: int) -> str:
     t = value if isinstance(value, int) else parse_instant(value)
     zone = timezone(timedelta(seconds=utc_offset))
     return datetime.fromtimestamp(t, UTC).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def named(rows: Iterable[dict[str, Any]], directory: Directory) -> list[dict[str, Any]]:
+    """Rows with the names of their agency and official beside the codes (``rules.directory``)."""
+    return [{**r, "agency_name": directory.agency(r.get("agency_id")) or "",
+             "handler_name": directory.official(r.get("handler_id")) or ""} for r in rows]  # fmt: skip
+
+
+async def named_stream(rows: AsyncIterator[dict[str, Any]], directory: Directory) -> AsyncIterator[dict[str, Any]]:
+    async for r in rows:
+        yield named([r], directory)[0]
 
 
 def cell(row: dict[str, Any], column: Column, utc_offset: int) -> Any:

@@ -80,7 +80,7 @@ def build_api() -> Any:
     from api.app import create_api
     from api.auth import Keyring
     from api.sessions import Sessions
-    from approval_monitor.packs import load_pack
+    from approval_monitor.packs import load_directory, load_pack
     from store.factory import open_store
     from streams.action_log import ActionLog
     from streams.alerts import RecordFeed
@@ -119,6 +119,7 @@ def build_api() -> Any:
         max_body_bytes=api.api_max_body_bytes,
         pack=load_pack(CoreSettings().rules),  # calendar coverage for the page, due times, appeal windows
         index_bands=CoreSettings().index_bands,
+        directory=load_directory(CoreSettings().directory),
         sessions=Sessions(api.session_secret.encode() if api.session_secret else None, api.session_hours),
     )
 

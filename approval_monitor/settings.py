@@ -23,6 +23,7 @@ from store.factory import StoreConfig
 from streams.config import IndexRules, Kafka, Pipeline, Topics, Webhooks
 
 SAMPLE_PACK = Path(rules.__file__).resolve().parent / "packs" / "cn-gov.yaml"
+SAMPLE_DIRECTORY = SAMPLE_PACK.parent / "directory.yaml"
 DEMO_PACK = Path(rules.__file__).resolve().parent / "packs" / "demo-minutes.yaml"
 _T = Topics()
 
@@ -35,6 +36,9 @@ class CoreSettings(Section):
     """What every job needs, servers or not."""
 
     rules: Path = Field(SAMPLE_PACK, description="Rule pack YAML used by the worker, `run` and `simulate`.")
+    directory: Path | None = Field(
+        SAMPLE_DIRECTORY, description="YAML of agency and official names shown instead of codes (none: codes)."
+    )
     retain_days: float = Field(7.0, ge=0, description="Days of event time a completed case is remembered.")
     chunk_events: int = Field(250_000, ge=1000, description="Events replay sorts in memory before spilling a run.")
     index_bands: list[float] = Field(

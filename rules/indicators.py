@@ -10,13 +10,13 @@ scorecards come in, the report's rows go out (``api.routes.reports``).
 
 from __future__ import annotations
 
-import calendar
 import re
 import time
 from typing import Any
 
 from rules.errors import BadInput
 from rules.records import INDEX_ALARM, LATE_REPORT, RED_CARD_KINDS, YELLOW_CARD_KINDS, Record, record_id
+from rules.timeutil import days_from_civil
 
 COLOURS = ("green", "blue", "yellow", "orange", "red")
 
@@ -120,8 +120,8 @@ def period_bounds(period: str, utc_offset: int) -> tuple[int, int, str]:
         raise BadInput(f"报告期 {period!r} 无效：月份写作 2026-11，季度写作 2026Q4 (a month or a quarter)")
     y, mo = first
     end_y, end_mo = y + (mo + months - 1) // 12, (mo + months - 1) % 12 + 1
-    since = calendar.timegm((y, mo, 1, 0, 0, 0)) - utc_offset
-    until = calendar.timegm((end_y, end_mo, 1, 0, 0, 0)) - utc_offset
+    since = days_from_civil(y, mo, 1) * 86400 - utc_offset
+    until = days_from_civil(end_y, end_mo, 1) * 86400 - utc_offset
     return since, until, prev
 
 

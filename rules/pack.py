@@ -54,6 +54,7 @@ class Step:
     levels: tuple[tuple[int, str], ...] = ()  # (counted seconds, kind), ascending
     required_before: tuple[str, ...] = ()  # earlier steps that are not optional
     limit_days: int | None = None
+    title: str | None = None  # the step's name in Chinese, for people (not part of any judgement)
 
 
 @dataclass(slots=True, frozen=True)
@@ -144,7 +145,7 @@ def _compile_item(it: ItemSpec, calendars: dict[str, BusinessCalendar]) -> Item:
                 )
             )
         required = tuple(s.name for s in it.steps[:i] if not s.optional) if st.after is None else tuple(st.after)
-        steps.append(Step(st.name, i, limit, reminder, warning, st.optional, levels, required, st.limit_days))
+        steps.append(Step(st.name, i, limit, reminder, warning, st.optional, levels, required, st.limit_days, st.title))
     item = Item(
         code=it.code,
         name=it.name,

@@ -180,6 +180,7 @@ def _one_limit(where: str, hours: Decimal | None, days: int | None) -> None:
 
 class StepSpec(_Strict):
     name: str = Field(min_length=1)
+    title: str | None = Field(None, min_length=1, max_length=60)  # what people call it: 受理, 审查 … (shown only)
     limit_hours: Decimal | None = None
     limit_days: int | None = None  # contract §7.1: counted as the law counts days
     optional: bool = False

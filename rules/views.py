@@ -82,6 +82,8 @@ def _step_entry(st: CaseState, name: str, clock: StepClock, as_of: int) -> dict[
         entry["day_count"] = "natural" if st.item.natural_days else "working"
     if clock.cycle != 1:
         entry["cycle"] = clock.cycle
+    if spec.title is not None:
+        entry["title"] = spec.title
     return entry
 
 

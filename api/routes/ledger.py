@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from api.deps import Reader, Svc, instant, scoped
-from api.exports import Column, collected, tabular
+from api.exports import Column, collected, named, tabular
 from rules.errors import BadInput
 from rules.records import ADJUSTMENT, ESCALATION, PENALTY_KINDS
 from store.base import RecordQuery
@@ -19,9 +19,10 @@ STANDING_TITLES = {"stands": "有效", "escalated": "有效（督办逾期已升
                    "cancelled": "已核销（申诉成立）"}  # fmt: skip
 LEDGER_COLUMNS: list[Column] = [
     ("at", "时间", "time"), ("kind", "类型", "kind"), ("case_id", "办件编号", "text"), ("step", "环节", "text"),
-    ("agency_id", "部门", "text"), ("handler_id", "经办人", "text"), ("points", "扣分", "number"),
+    ("agency_name", "部门", "text"), ("handler_name", "经办人", "text"), ("points", "扣分", "number"),
     ("standing_title", "状态", "text"), ("counted_points", "计入扣分", "number"), ("running_total", "累计", "number"),
-    ("withdrawn_by", "撤销或核销记录", "text"), ("id", "记录编号", "text"),
+    ("withdrawn_by", "撤销或核销记录", "text"), ("id", "记录编号", "text"), ("agency_id", "部门编码", "text"),
+    ("handler_id", "经办人编码", "text"),
 ]  # fmt: skip
 
 
@@ -65,7 +66,7 @@ async def ledger(
             "running_total": round(total, 4), "withdrawn_by": withdrawn,
         })  # fmt: skip
     offset = int(s.utc_offset_hours * 3600)
-    exported = tabular(format, items, LEDGER_COLUMNS, offset, "ledger", "扣分台账")
+    exported = tabular(format, named(items, s.directory), LEDGER_COLUMNS, offset, "ledger", "扣分台账")
     if exported is not None:
         return exported
     return {"since": since, "until": until, "agency": scoped(who, agency), "handler_id": handler_id,

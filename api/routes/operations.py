@@ -28,6 +28,20 @@ async def me(who: Annotated[Caller, Depends(caller)]) -> dict[str, str | None]:
     return {"name": who.name, "role": who.role, "scope": who.scope}
 
 
+@router.get("/v1/directory", tags=["operations"])
+async def directory(who: Annotated[Caller, Depends(caller)], s: Svc) -> dict[str, dict[str, str]]:
+    """The names of agencies and officials the key may see, and of the rule pack's items and steps, for showing
+    names instead of codes."""
+    names: dict[str, dict[str, str]] = s.directory.visible(who.scope)
+    names["items"], names["steps"] = {}, {}
+    for versions in s.pack.versions.values() if s.pack is not None else ():
+        for item in versions:
+            if item.name:
+                names["items"][item.code] = item.name
+            names["steps"].update({st.name: st.title for st in item.steps if st.title})
+    return names
+
+
 @router.get("/healthz", tags=["operations"])
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}

@@ -8,7 +8,7 @@ from fastapi.responses import Response
 
 from api.auth import Caller
 from api.deps import Reader, Services, Svc, scoped
-from api.exports import Column, collected, tabular, xlsx
+from api.exports import Column, collected, named, tabular, xlsx
 from rules.agency import in_subtree
 from rules.indicators import indicators, period_bounds, ranked, rolled_up
 from rules.records import PENALTY_KINDS
@@ -24,11 +24,12 @@ RATES: list[Column] = [
     ("late_reports_per_100", "迟报/百件", "number"), ("colour", "五色", "colour"),
     ("rank_change", "名次变化", "number"),
 ]  # fmt: skip
-AGENCY_COLUMNS: list[Column] = [("rank", "名次", "number"), ("key", "部门", "text"), *RATES,
-                                ("open_supervisions", "未办结督办", "number"),
+AGENCY_COLUMNS: list[Column] = [("rank", "名次", "number"), ("key", "部门编码", "text"), ("name", "部门", "text"),
+                                *RATES, ("open_supervisions", "未办结督办", "number"),
                                 ("pending_appeals", "待复核申诉", "number")]  # fmt: skip
-OFFICIAL_COLUMNS: list[Column] = [("rank", "名次", "number"), ("key", "经办人", "text"), *RATES]
-CASE_COLUMNS: list[Column] = [("case_id", "办件编号", "text"), ("agency_id", "部门", "text"),
+OFFICIAL_COLUMNS: list[Column] = [("rank", "名次", "number"), ("key", "经办人编码", "text"), ("name", "经办人", "text"),
+                                  *RATES]  # fmt: skip
+CASE_COLUMNS: list[Column] = [("case_id", "办件编号", "text"), ("agency_name", "部门", "text"),
                               ("item_code", "事项", "text"), ("points", "扣分", "number"),
                               ("records", "扣分记录数", "number")]  # fmt: skip
 
@@ -76,12 +77,14 @@ async def build_report(s: Services, who: Caller, period: str, agency: str | None
     work = await _open_work(s, scope)
     for row in agencies:
         row.update(work.get(row["key"], {"open_supervisions": 0, "pending_appeals": 0}))
+        row["name"] = s.directory.agency(row["key"])
     officials = ranked([indicators(c) for c in await s.store.scorecard("handler", now)],
                        [indicators(c) for c in await s.store.scorecard("handler", before)], s.index_bands)  # fmt: skip
     return {
         "period": period, "previous": prev, "since": format_instant(since), "until": format_instant(until),
         "agency": scope, "agencies": [a for a in agencies if scope is None or in_subtree(a["key"], scope)],
-        "officials": officials, "worst_cases": await _worst_cases(s, now),
+        "officials": [{**o, "name": s.directory.official(o["key"])} for o in officials],
+        "worst_cases": named(await _worst_cases(s, now), s.directory),
     }  # fmt: skip
 
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
 from api.deps import Reader, Svc, checked_cursor, instant, kinds, scoped
-from api.exports import Column, collected, csv_stream, xlsx
+from api.exports import Column, collected, csv_stream, named, named_stream, xlsx
 from api.models import PageModel
 from api.problems import ProblemModel
 from rules.agency import in_subtree
@@ -18,8 +18,9 @@ router = APIRouter(tags=["supervision"])
 # ``revokes``: the record a revocation or adjustment withdraws; ``revoked_by``: what withdrew this one.
 RECORD_COLUMNS: list[Column] = [
     ("id", "记录编号", "text"), ("kind", "类型", "kind"), ("case_id", "办件编号", "text"), ("step", "环节", "text"),
-    ("at", "时间", "time"), ("item_code", "事项", "text"), ("agency_id", "部门", "text"),
-    ("handler_id", "经办人", "text"), ("points", "扣分", "number"), ("revokes", "撤销或核销的记录", "text"),
+    ("at", "时间", "time"), ("item_code", "事项", "text"), ("agency_name", "部门", "text"),
+    ("agency_id", "部门编码", "text"), ("handler_name", "经办人", "text"), ("handler_id", "经办人编码", "text"),
+    ("points", "扣分", "number"), ("revokes", "撤销或核销的记录", "text"),
     ("revoked_by", "被撤销或核销于", "text"),
 ]  # fmt: skip
 XLSX_ROWS = 100_000
@@ -70,9 +71,10 @@ async def records(
         instant(since, "since", offset), instant(until, "until", offset), limit, checked_cursor(cursor),
     )  # fmt: skip
     if format == "csv":
-        return csv_stream(s.store.export_records(q), RECORD_COLUMNS, offset, "records.csv")
+        stream = named_stream(s.store.export_records(q), s.directory)
+        return csv_stream(stream, RECORD_COLUMNS, offset, "records.csv")
     if format == "xlsx":
-        rows = await collected(s.store.export_records(q), XLSX_ROWS)
+        rows = named(await collected(s.store.export_records(q), XLSX_ROWS), s.directory)
         return xlsx([("记录", RECORD_COLUMNS, rows)], offset, "records.xlsx")
     page = await s.store.search_records(q)
     return JSONResponse(PageModel(items=page.items, next_cursor=page.next_cursor).model_dump())

@@ -19,6 +19,11 @@ function when(iso) {
   return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
 }
 let stream = null;
+// Names for codes (GET /v1/directory): agencies, officials, items and steps; a code without a name shows as itself.
+let NAMES = { agencies: {}, officials: {}, items: {}, steps: {} };
+const agencyName = (id) => (id && NAMES.agencies[id]) || id || "";
+const officialName = (id) => (id && NAMES.officials[id]) || id || "";
+const stepTitle = (code) => (code && NAMES.steps[code]) || code || "";
 
 // -- filters: kept in the URL (never the key), so a view can be shared -------------------------------
 const KEPT = ["agency", "item", "period", "since", "until", "handled"];
@@ -115,7 +120,7 @@ function limitText(s) {
 }
 
 function stepName(s) {
-  let name = s.step + (s.cycle > 1 ? `（第 ${s.cycle} 轮）` : "");
+  let name = (s.title || stepTitle(s.step)) + (s.cycle > 1 ? `（第 ${s.cycle} 轮）` : "");
   if (s.extensions) name += `（延期 ${s.extensions.length} 次）`;
   if (s.handled_by) name += "（已处理）";
   return name;
@@ -125,7 +130,7 @@ async function openCase(caseId) {
   const c = await api("/v1/cases/" + encodeURIComponent(caseId));
   const kind = c.suspended_kind ? `（${c.suspended_kind}）` : "";
   const limit = c.limit_days ? ` · 时限 ${limitText(c)}` : "";
-  $("#case-title").textContent = `${c.case_id} · ${c.item_name || c.item_code} · ${c.agency_id} · ${STATUS[c.status] || c.status}${kind}${limit}`;
+  $("#case-title").textContent = `${c.case_id} · ${c.item_name || c.item_code} · ${agencyName(c.agency_id)} · ${STATUS[c.status] || c.status}${kind}${limit}`;
   $("#case-steps tbody").replaceChildren(...c.steps.map((s) => {
     const tr = document.createElement("tr");
     const deadline = when(s.deadline) + (s.deadline_beyond_calendar ? "（超出日历）" : s.deadline_provisional ? "（暂定日历）" : "");
@@ -143,7 +148,7 @@ async function openCase(caseId) {
   }), ...c.records.map((r) => {
     const li = document.createElement("li");
     const who = r.by ? ` · ${r.by}` + (r.note ? `：${r.note}` : "") : "";
-    li.append(badge(r.kind), ` ${r.step || ""} ${when(r.at)} ` + (r.revoked_by ? "已撤销，不扣分" : `扣分 ${r.points}`) + who);
+    li.append(badge(r.kind), ` ${stepTitle(r.step)} ${when(r.at)} ` + (r.revoked_by ? "已撤销，不扣分" : `扣分 ${r.points}`) + who);
     li.dataset.record = r.id;
     if (r.revoked_by) li.classList.add("revoked");
     if (typeof recordActions === "function") recordActions(li, r, c);
@@ -226,6 +231,7 @@ async function refresh() {
   saveFilters();
   try {
     if (typeof forgetWho === "function") forgetWho();
+    NAMES = await api("/v1/directory");
     await Promise.all([loadBoard(), loadKpis(), loadCards(), loadNotices().catch(() => {}), loadWork()]);
     $("#status").textContent = "已更新 " + when(new Date().toISOString()).slice(11);
     follow();

@@ -13,7 +13,10 @@ function boardRow({ kind, caseId, step, agency, handler, limit, at, left, record
   tr.dataset.step = step || "";
   if (record) tr.dataset.record = record;
   const level = document.createElement("td"); level.append(badge(kind)); tr.append(level);
-  for (const v of [caseId, step || "（办件）", agency, handler, limit, at, left]) tr.append(cell(v));
+  for (const v of [caseId, step ? stepTitle(step) : "（办件）", agencyName(agency), officialName(handler), limit, at, left]) {
+    tr.append(cell(v));
+  }
+  tr.children[3].title = agency || ""; tr.children[4].title = handler || "";  // the codes, on hover
   tr.addEventListener("click", () => openCase(caseId));
   return tr;
 }
@@ -58,8 +61,8 @@ function showAlert(r) {
   const li = document.createElement("li");
   li.dataset.case = r.case_id;
   li.dataset.record = r.id;
-  const text = r.kind === "index_alarm" ? ` ${r.agency_id} 本月指数转为${COLOUR[r.colour] || r.colour}` :
-    ` ${r.case_id} ${r.step || ""} · ${r.agency_id}`;
+  const text = r.kind === "index_alarm" ? ` ${agencyName(r.agency_id)} 本月指数转为${COLOUR[r.colour] || r.colour}` :
+    ` ${r.case_id} ${stepTitle(r.step)} · ${agencyName(r.agency_id)}`;
   li.append(badge(r.kind), text + ` · ${when(r.at)}`);
   if (!r.case_id.startsWith("index:")) li.addEventListener("click", () => openCase(r.case_id));
   $("#alerts").prepend(li);
@@ -100,9 +103,12 @@ async function loadCards() {
       const tr = document.createElement("tr");
       const chip = document.createElement("span"); chip.className = "chip " + c.colour; chip.textContent = COLOUR[c.colour];
       const idx = document.createElement("td"); idx.append(chip);
-      tr.append(cell(c.key), cell(c.points), cell(percent(c.on_time_rate)), idx);
+      tr.append(cell(by === "agency" ? agencyName(c.key) : officialName(c.key)), cell(c.points),
+        cell(percent(c.on_time_rate)), idx);
+      tr.dataset.key = c.key;
+      tr.children[0].title = c.key;
       tr.className = "drillable";
-      tr.addEventListener("click", () => drill(`${which === "agencies" ? "机构" : "经办人"} ${c.key} 的扣分记录`,
+      tr.addEventListener("click", () => drill(`${which === "agencies" ? "机构" : "经办人"} ${tr.children[0].textContent} 的扣分记录`,
         `${by}=${encodeURIComponent(c.key)}&${span()}&` + PENALTY_KINDS.map((k) => "kind=" + k).join("&")));
       return tr;
     }));
@@ -153,7 +159,8 @@ async function drill(title, query) {
   $("#drill tbody").replaceChildren(...got.items.map((r) => {
     const tr = document.createElement("tr");
     const kind = document.createElement("td"); kind.append(badge(r.kind));
-    tr.append(cell(when(r.at)), kind, cell(r.case_id), cell(r.step || ""), cell(r.agency_id), cell(r.handler_id),
+    tr.append(cell(when(r.at)), kind, cell(r.case_id), cell(stepTitle(r.step)), cell(agencyName(r.agency_id)),
+      cell(officialName(r.handler_id)),
       cell(r.revoked_by ? "0（已撤销）" : r.points));
     if (r.revoked_by) tr.classList.add("revoked");
     tr.addEventListener("click", () => openCase(r.case_id));

@@ -77,7 +77,7 @@ function recordActions(li, r, c) {
   if (handled) li.append(` · 已处理（${handled.by}）`);
   if (me.role === "supervisor") {
     li.append(button("督办", "supervise", async () => {
-      const got = await ask({ title: `督办 ${r.case_id} ${r.step || ""}`, noteLabel: "督办要求", due: true });
+      const got = await ask({ title: `督办 ${r.case_id} ${stepTitle(r.step)}`, noteLabel: "督办要求", due: true });
       if (got) act("督办", "/v1/supervisions", { record_id: r.id, note: got.note, ...got.due });
     }));
     if (!handled) li.append(button("已处理", "ack", async () => {
@@ -119,7 +119,7 @@ async function loadWork() {
         ...(got.outcome === "return" ? got.due : {}) });
     }));
     const state = (ORDER_STATUS[o.status] || o.status) + (o.escalated ? "（已逾期升级）" : "");
-    const tr = row([o.case_id, o.agency_id, when(o.due), state, o.note], acts);
+    const tr = row([o.case_id, agencyName(o.agency_id), when(o.due), state, o.note], acts);
     tr.dataset.order = o.id;
     if (o.escalated && o.status === "open") tr.className = "escalated";
     tr.addEventListener("click", () => openCase(o.case_id));
@@ -134,7 +134,7 @@ async function loadWork() {
         noteLabel: "复核意见", outcomes: [["upheld", "申诉成立（核销扣分）"], ["rejected", "驳回"]] });
       if (got) act("复核", `/v1/appeals/${a.id}/decision`, { outcome: got.outcome, note: got.note });
     }));
-    const tr = row([a.case_id, a.agency_id, when(a.at), APPEAL_STATUS[a.status] || a.status, a.reason], acts);
+    const tr = row([a.case_id, agencyName(a.agency_id), when(a.at), APPEAL_STATUS[a.status] || a.status, a.reason], acts);
     tr.dataset.appeal = a.id;
     tr.addEventListener("click", () => openCase(a.case_id));
     return tr;

@@ -60,7 +60,7 @@ def test_a_scoped_key_sees_only_its_subtree_everywhere(client: TestClient) -> No
     assert export.startswith(b"\xef\xbb\xbf")  # a byte-order mark: Excel reads it as UTF-8
     titles = {v: k for k, v in KIND_TITLES.items()}
     rows = [
-        {"id": r["记录编号"], "kind": titles[r["类型"]], "agency_id": r["部门"], "revokes": r["撤销或核销的记录"],
+        {"id": r["记录编号"], "kind": titles[r["类型"]], "agency_id": r["部门编码"], "revokes": r["撤销或核销的记录"],
          "revoked_by": r["被撤销或核销于"], "at": r["时间"]}
         for r in csv.DictReader(io.StringIO(export.decode("utf-8-sig")))
     ]  # fmt: skip

@@ -19,6 +19,8 @@ from support.live import Names, Worker, past_history, serving
 
 from api.app import create_api
 from api.auth import Keyring
+from approval_monitor.packs import load_directory
+from approval_monitor.settings import SAMPLE_DIRECTORY
 from rules.pack import parse_pack
 from rules.timeutil import format_instant
 from store.sqlite import SqliteStore
@@ -59,7 +61,9 @@ def test_the_page_shows_the_board_filters_by_agency_and_opens_a_timeline(kafka_b
     app = create_api(SqliteStore(db, day_offset=8 * 3600), Keyring(list(KEYS.values())), bands=[0, 5, 15, 30],
                      emitter=Emitter(kafka_bootstrap, names.events),
                      feed=RecordFeed(kafka_bootstrap, names.records, poll_seconds=0.3),
-                     heartbeat_seconds=2, pack=parse_pack(SAMPLE_PACK.read_text(), str(SAMPLE_PACK)))  # fmt: skip
+                     heartbeat_seconds=2, pack=parse_pack(SAMPLE_PACK.read_text(), str(SAMPLE_PACK)),
+                     directory=load_directory(SAMPLE_DIRECTORY))  # fmt: skip
+    names = load_directory(SAMPLE_DIRECTORY)
     try:
         worker.wait_ready()
         with serving(app) as url:
@@ -116,8 +120,10 @@ def test_the_page_shows_the_board_filters_by_agency_and_opens_a_timeline(kafka_b
                 page.click("#apply")
                 want = [o for o in overdue if o["agency_id"] == one or o["agency_id"].startswith(one + "/")]
                 expect(board).to_have_count(len(want), timeout=20_000)
-                for text in board.all_inner_texts():
-                    assert one in text
+                for tr in board.all():  # names are shown, the code is on hover
+                    code = tr.locator("td").nth(3).get_attribute("title") or ""
+                    assert code == one or code.startswith(one + "/")
+                    expect(tr.locator("td").nth(3)).to_have_text(names.agency(code) or code)
 
                 # A row opens the case's timeline with its steps.
                 board.first.click()
@@ -133,10 +139,12 @@ def test_the_page_shows_the_board_filters_by_agency_and_opens_a_timeline(kafka_b
                 cards = httpx.get(f"{url}/v1/scorecards/agencies?{span}", headers=AUTH["sup"]).json()
                 key = sorted(cards, key=lambda c: -c["points"])[0]["key"]  # the page lists the worst first
                 row = page.locator("#agency-cards tbody tr").first
-                expect(row.locator("td").first).to_have_text(key, timeout=20_000)
+                name = names.agency(key) or key
+                assert name != key, "the sample directory names every simulated agency"
+                expect(row.locator("td").first).to_have_text(name, timeout=20_000)
                 row.click()
                 expect(page.locator("#drill-section")).to_be_visible()
-                expect(page.locator("#drill tbody tr").first).to_contain_text(key)
+                expect(page.locator("#drill tbody tr").first).to_contain_text(name)
 
                 # A wrong key clears what the last one showed and stops the stream.
                 page.click("#signout")

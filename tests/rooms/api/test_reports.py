@@ -13,6 +13,8 @@ from support.data import AUTH, KEYS, RECORDS, REVOKED, counted, filled_sqlite
 
 from api.app import create_api
 from api.auth import Keyring
+from approval_monitor.packs import load_directory
+from approval_monitor.settings import SAMPLE_DIRECTORY
 from rules.agency import in_subtree
 from rules.indicators import period_bounds
 from rules.timeutil import format_instant, parse_instant
@@ -21,7 +23,8 @@ from rules.timeutil import format_instant, parse_instant
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     store = filled_sqlite(tmp_path_factory.mktemp("reports") / "monitor.db", day_offset=8 * 3600)
-    app = create_api(store, Keyring(list(KEYS.values())), bands=[0, 5, 15, 30], utc_offset_hours=8)
+    app = create_api(store, Keyring(list(KEYS.values())), bands=[0, 5, 15, 30], utc_offset_hours=8,
+                     directory=load_directory(SAMPLE_DIRECTORY))  # fmt: skip
     with TestClient(app) as c:
         yield c
 
@@ -63,8 +66,12 @@ def test_the_report_as_a_workbook_and_as_csv_reads_back_in_chinese(client: TestC
     book = openpyxl.load_workbook(io.BytesIO(res.content))
     assert book.sheetnames == ["部门排名", "人员排名", "问题办件"]
     rows = list(book["部门排名"].iter_rows(values_only=True))
-    assert rows[0][:4] == ("名次", "部门", "扣分", "办结环节数")
-    assert [(r[1], r[2]) for r in rows[1:]] == [(a["key"], a["points"]) for a in body["agencies"]]
+    assert rows[0][:5] == ("名次", "部门编码", "部门", "扣分", "办结环节数")
+    assert [(r[1], r[3]) for r in rows[1:]] == [(a["key"], a["points"]) for a in body["agencies"]]
+    names = {r[1]: r[2] for r in rows[1:]}
+    assert names["city/market/food"] == "市场监管局食品经营许可科" and names["city"] == "某市人民政府"
+    officials = list(book["人员排名"].iter_rows(values_only=True))
+    assert officials[0][:3] == ("名次", "经办人编码", "经办人") and all(r[2] for r in officials[1:])
     colours = {r[rows[0].index("五色")] for r in rows[1:]}
     assert colours <= {"绿", "蓝", "黄", "橙", "红"}
     cases = list(book["问题办件"].iter_rows(values_only=True))
@@ -72,7 +79,7 @@ def test_the_report_as_a_workbook_and_as_csv_reads_back_in_chinese(client: TestC
     raw = client.get("/v1/reports/2026-03?format=csv", headers=AUTH["sup"]).content
     assert raw.startswith(b"\xef\xbb\xbf")
     table = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
-    assert table[0][:2] == ["名次", "部门"] and len(table) == len(body["agencies"]) + 1
+    assert table[0][:3] == ["名次", "部门编码", "部门"] and len(table) == len(body["agencies"]) + 1
 
 
 def test_a_bad_period_is_named_in_chinese(client: TestClient) -> None:
@@ -115,3 +122,22 @@ def test_filters_take_local_dates_and_times_as_supervisors_type_them(client: Tes
     assert res.status_code == 422 and "不是有效日期" in res.json()["detail"]
     res = client.get("/v1/records?since=yesterday", headers=AUTH["sup"])
     assert res.status_code == 422 and "2026-11-22 09:30" in res.json()["detail"]
+
+
+def test_the_directory_names_what_a_key_may_see(client: TestClient) -> None:
+    everything = client.get("/v1/directory", headers=AUTH["sup"]).json()
+    assert (
+        everything["agencies"]["city/registry/north"] == "不动产登记中心北区所"
+        and "hall-2-3" in everything["officials"]
+    )
+    market = client.get("/v1/directory", headers=AUTH["market"]).json()
+    assert set(market["agencies"]) == {"city", "city/market", "city/market/registration",
+                                       "city/market/registration/hall-2", "city/market/food"}  # fmt: skip
+    assert "hall-2-3" in market["officials"] and "east-1" not in market["officials"]
+    text = client.get("/v1/records?format=csv&agency=city/market/food", headers=AUTH["sup"]).content.decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert (
+        rows
+        and {r["部门"] for r in rows} == {"市场监管局食品经营许可科"}
+        and all(r["经办人"] for r in rows if r["经办人编码"])
+    )
