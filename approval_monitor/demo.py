@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 from kafka import KafkaConsumer, TopicPartition
@@ -57,6 +58,7 @@ def demo_topics(topics: Topics) -> Topics:
         app_id=f"{topics.app_id}-demo",
         events=f"demo.{topics.events}",
         ticks=f"demo.{topics.ticks}",
+        actions=f"demo.{topics.actions}",
         records=f"demo.{topics.records}",
         rejected=f"demo.{topics.rejected}",
         subscriptions=f"demo.{topics.subscriptions}",
@@ -122,8 +124,28 @@ def _tail(bootstrap: str, topic: str, stop: threading.Event, console: Console, s
         consumer.close()
 
 
+# Seconds each child may take to stop after SIGTERM, by start order (worker, sink, deliverer, API); stopped in the
+# reverse order, they add up, with the broker's second, to under 5 s.
+STOP_SECONDS = (1.5, 1.0, 0.6, 0.6)
+
+
+def _stop_child(child: subprocess.Popen[bytes], seconds: float) -> bool:
+    """SIGTERM, then SIGKILL after ``seconds``; whether it had to be killed."""
+    if child.poll() is not None:
+        return False
+    child.terminate()
+    try:
+        child.wait(timeout=seconds)
+        return False
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+        return True
+
+
 def _interrupt(signum: int, frame: object) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the orderly stop short
+    for sig in (signal.SIGTERM, signal.SIGINT):  # a second signal must not cut the orderly stop short
+        signal.signal(sig, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
@@ -138,14 +160,19 @@ def run_demo(workdir: Path, duration: float | None, per_minute: float) -> list[d
     stop = threading.Event()
     seen: list[dict[str, object]] = []
     threads: list[threading.Thread] = []
-    previous = None
+    previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _interrupt)  # kill -TERM stops everything as Ctrl-C does
+        # kill -TERM stops everything as Ctrl-C does; SIGINT too when started with it ignored (`cmd &` in a script)
+        previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         if given:
             bootstrap = given
             console.print(f"Kafka: {bootstrap} (KAFKA_BOOTSTRAP_SERVERS), demo topics {topics.events} …")
         else:
+            # The embedded broker keeps nothing across restarts, so neither does the store: a store from an earlier
+            # run would show its cases overdue forever, their completions gone with that broker.
+            for old in workdir.glob("monitor.db*"):
+                old.unlink()
             broker = EmbeddedBroker(workdir / "broker.log")
             bootstrap = broker.start()
             console.print(
@@ -177,7 +204,10 @@ def run_demo(workdir: Path, duration: float | None, per_minute: float) -> list[d
         for name in ("worker", "sink", "webhooks", "api"):
             log = open(workdir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
             args = [sys.executable, "-m", "approval_monitor", name] + ([] if name == "api" else ["--loglevel", "info"])
-            children.append(subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT))
+            # Own sessions: Ctrl-C in the terminal reaches this process only, which stops the children in order.
+            children.append(
+                subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            )
         worker = children[0]
         console.print(
             f"Faust worker, sink, webhook deliverer and API started (logs in {workdir}); "
@@ -206,26 +236,25 @@ def run_demo(workdir: Path, duration: float | None, per_minute: float) -> list[d
     except KeyboardInterrupt:
         console.print("\nstopping …")
     finally:
+        began = time.monotonic()
         stop.set()
         for t in threads:
-            t.join(timeout=5)
-        for child in children:
-            if child.poll() is None:
-                child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                child.kill()
+            t.join(timeout=1)
+        # The feed first, then whoever reads what the next one writes: API, deliverer, sink, worker; the broker
+        # last, so nobody is left talking to a broker that is gone.  Within 5 s: a child still running at its turn's
+        # end is killed, which the pipeline survives by design (at-least-once, positions kept with the state).
+        forced = [_stop_child(child, STOP_SECONDS[i]) for i, child in reversed(list(enumerate(children)))]
         if broker is not None:
-            broker.stop()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+            broker.stop(timeout=1.0)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         kinds: dict[str, int] = {}
         for rec in seen:
             kinds[str(rec["kind"])] = kinds.get(str(rec["kind"]), 0) + 1
+        took = time.monotonic() - began
         console.print(
-            f"\n{len(seen)} records raised ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items())) or 'none'})."
+            f"\nstopped in {took:.1f}s{' (' + str(sum(forced)) + ' killed)' if any(forced) else ''}; "
+            f"{len(seen)} records raised ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items())) or 'none'})."
             f" Logs and the SQLite store: {workdir}. Records were on topic {topics.records}"
             + (" of the embedded broker, now gone." if broker is not None else f" at {given}.")
         )

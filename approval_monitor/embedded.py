@@ -49,6 +49,7 @@ class EmbeddedBroker:
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches the main job, which stops the broker last
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -64,11 +65,11 @@ class EmbeddedBroker:
             f"the embedded broker did not listen on {self.bootstrap} within {timeout:.0f}s; see {self.log}"
         )
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(timeout=10)
+                self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()

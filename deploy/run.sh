@@ -2,5 +2,5 @@
 # The main job on the embedded default: no servers to install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-deploy/bootstrap.sh
+deploy/bootstrap.sh run
 exec .venv/bin/approval-monitor run "$@"

@@ -2,7 +2,7 @@
 # The whole test suite, as CI runs it: install, format and lint checks, types, tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-deploy/bootstrap.sh
+deploy/bootstrap.sh dev
 export PATH="$PWD/.venv/bin:$PATH"
 CHROMIUM=$(deploy/test-tools.sh)
 export CHROMIUM

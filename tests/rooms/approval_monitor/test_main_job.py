@@ -18,6 +18,8 @@ from pathlib import Path
 import httpx
 from support import ROOT
 
+from rules.timeutil import parse_instant
+
 
 def _receiver(got: list[tuple[dict[str, str], bytes]]) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
@@ -122,3 +124,74 @@ def test_main_job_shows_alarms_within_a_minute_and_serves_them(tmp_path: Path) -
     assert proc.returncode == 0, text[-3000:]
     assert "Embedded Kafka-compatible broker (tansu, memory only" in text
     assert "records raised" in text and str(tmp_path) in text
+
+
+def _run(workdir: Path, log: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    with open(log, "wb") as out:
+        # Its own process group, as a terminal's foreground job: Ctrl-C there signals the whole group.
+        return subprocess.Popen(
+            [sys.executable, "-m", "approval_monitor", "run", "--per-minute", "60", "--workdir", str(workdir)],
+            env={**env, "COLUMNS": "250"}, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True,
+        )  # fmt: skip
+
+
+def _api(log: Path, proc: subprocess.Popen[bytes]) -> tuple[str, dict[str, str]]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        match = re.search(r"API: (http://127\.0\.0\.1:\d+)/docs — key for this run: (\S+)", log.read_text())
+        if match and "超时 overdue" in log.read_text():
+            return match[1], {"Authorization": f"Bearer {match[2]}"}
+        assert proc.poll() is None, log.read_text()[-3000:]
+        time.sleep(0.5)
+    raise AssertionError(log.read_text()[-3000:])
+
+
+def _stopped_within(proc: subprocess.Popen[bytes], sig: int, group: bool, seconds: float) -> float:
+    """Signal the job (or its whole process group, as Ctrl-C in a terminal does); how long until every process of
+    the job is gone."""
+    family = [proc.pid, *_children(proc.pid)]
+    family += [c for pid in family[1:] for c in _children(pid)]
+    began = time.monotonic()
+    if group:
+        os.killpg(proc.pid, sig)
+    else:
+        proc.send_signal(sig)
+    proc.wait(timeout=60)
+    while any(_alive(pid) for pid in family) and time.monotonic() - began < 60:
+        time.sleep(0.05)
+    took = time.monotonic() - began
+    assert not [pid for pid in family if _alive(pid)], "processes left running"
+    assert took < seconds, f"stopping took {took:.1f}s"
+    return took
+
+
+def test_ctrl_c_and_sigterm_stop_everything_within_5s_and_a_restart_shows_no_ghosts(tmp_path: Path) -> None:
+    first = _run(tmp_path, tmp_path / "first.out")
+    try:
+        url, headers = _api(tmp_path / "first.out", first)
+        time.sleep(2)
+        old = httpx.get(f"{url}/v1/records?kind=overdue", headers=headers, timeout=10).json()["items"]
+        assert old
+    finally:
+        _stopped_within(first, signal.SIGINT, group=True, seconds=5)  # Ctrl-C in the terminal
+    text = (tmp_path / "first.out").read_text()
+    assert first.returncode == 0 and re.search(r"stopped in \d\.\ds", text), text[-2000:]
+    logs = {p.name: p.read_text() for p in tmp_path.glob("*.log")}
+    assert not [name for name, t in logs.items() if "ERROR" in t], {
+        n: t[-1500:] for n, t in logs.items() if "ERROR" in t
+    }
+
+    restarted = time.time()
+    second = _run(tmp_path, tmp_path / "second.out")  # the same workdir: a fresh store, nothing of the last run
+    try:
+        url, headers = _api(tmp_path / "second.out", second)
+        now = httpx.get(f"{url}/v1/records?limit=1000", headers=headers, timeout=10).json()["items"]
+        assert now and not {r["id"] for r in old} & {r["id"] for r in now}
+        cases = {r["case_id"] for r in now}
+        for case_id in list(cases)[:5]:  # case numbers repeat from run to run: the documents are this run's
+            doc = httpx.get(f"{url}/v1/cases/{case_id}", headers=headers, timeout=10).json()
+            assert parse_instant(doc["submitted_at"]) >= restarted - 5, doc
+    finally:
+        _stopped_within(second, signal.SIGTERM, group=False, seconds=5)  # as a service manager stops it
+    assert second.returncode == 0
