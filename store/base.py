@@ -127,6 +127,15 @@ async def paged_export(store: RecordPages, q: RecordQuery, page: int = 1000) -> 
         cursor = got.next_cursor
 
 
+def step_ratio(step: dict[str, Any]) -> float | None:
+    """How much of its limit a completed step used (counted seconds over the limit in force); None while it runs
+    or when it has no limit.  Both stores keep it for the indicators' early-completion rate and durations."""
+    limit = step.get("limit_seconds")
+    if step.get("completed_at") is None or not limit:
+        return None
+    return round(float(step["counted_seconds"]) / float(limit), 6)
+
+
 def empty_card(key: str) -> dict[str, Any]:
     """A scorecard before anything is counted; every backend fills this shape."""
     return {"key": key, "points": 0.0, "counts": {}, "steps_completed": 0, "steps_on_time": 0}
@@ -199,6 +208,11 @@ class Store(Protocol):
     async def scorecard(self, by: str, period: Period) -> list[dict[str, Any]]:
         """Per agency (``by="agency"``) or official (``"handler"``): points and record counts by kind
         for records in the period, and steps completed in it with how many on time; sorted by key."""
+        ...
+
+    async def step_ratios(self, by: str, period: Period) -> dict[str, list[float]]:
+        """Per agency (``by="agency"``) or official: the share of its limit each step completed in the period used
+        (``step_ratio``), for early-completion rates and durations against the limit."""
         ...
 
     async def daily(self, period: Period, utc_offset: int) -> list[dict[str, Any]]:

@@ -38,6 +38,7 @@ from elasticsearch.helpers import async_bulk
 from rules.errors import Unavailable
 from rules.records import WITHDRAWING_KINDS
 from rules.timeutil import parse_instant
+from store.base import step_ratio
 from store.elastic_mappings import (
     CASE_MAPPING,
     CLOCK_MAPPING,
@@ -204,7 +205,8 @@ class ElasticStore(ElasticQueries, ElasticStats, ElasticTrail, ElasticWork):
                                     "open": s.get("completed_at") is None, "deadline_epoch": _epoch(s.get("deadline")),
                                     "completed_epoch": _epoch(s.get("completed_at")),
                                     "on_time": s.get("completed_at") is not None and s["status"] == "on_time",
-                                    "limit_seconds": s["limit_seconds"], "handled": bool(s.get("handled_by"))},
+                                    "limit_seconds": s["limit_seconds"], "handled": bool(s.get("handled_by")),
+                                    "ratio": step_ratio(s)},
                     }
                 )  # fmt: skip
         await self._bulk(actions)

@@ -71,6 +71,7 @@ CLOCK_MAPPING = {
         "on_time": {"type": "boolean"},
         "limit_seconds": {"type": "long"},
         "handled": {"type": "boolean"},  # an alarm of the clock was marked handled (added with 督办)
+        "ratio": {"type": "float"},  # of a completed step: the share of its limit it used (store.base.step_ratio)
     },
 }
 DELIVERY_MAPPING = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from store.base import Period, empty_card
-from store.elastic_mappings import NOT_COUNTED, subtree_query
+from store.elastic_mappings import NOT_COUNTED, point_in_time, subtree_query
 
 
 class ElasticStats:
@@ -43,6 +43,26 @@ class ElasticStats:
             card = cards.setdefault(b["key"], empty_card(b["key"]))
             card["steps_completed"], card["steps_on_time"] = b["doc_count"], b["on_time"]["doc_count"]
         return [cards[k] for k in sorted(cards)]
+
+    async def step_ratios(self, by: str, period: Period) -> dict[str, list[float]]:
+        field = {"agency": "agency_id", "handler": "handler_id"}[by]
+        scope = [] if period.agency is None else [subtree_query(period.agency)]
+        query = {
+            "bool": {
+                "filter": [
+                    {"term": {"kind": "step"}},
+                    {"exists": {"field": "ratio"}},
+                    {"exists": {"field": field}},
+                    {"range": {"completed_epoch": {"gte": period.since, "lt": period.until}}},
+                    *scope,
+                ]
+            }
+        }
+        out: dict[str, list[float]] = {}
+        async for hit in point_in_time(self.es, self.clocks, query, [{"_shard_doc": "asc"}]):
+            source = hit["_source"]
+            out.setdefault(source[field], []).append(source["ratio"])
+        return out
 
     async def daily(self, period: Period, utc_offset: int) -> list[dict[str, Any]]:
         scope = [] if period.agency is None else [subtree_query(period.agency)]

@@ -20,11 +20,12 @@ import orjson
 
 from rules.records import WITHDRAWING_KINDS
 from rules.timeutil import parse_instant
+from store.base import step_ratio
 from store.sqlite_queries import SqliteQueries
 from store.sqlite_schema import (
+    ADDED_COLUMNS,
     COUNTED_SQL,
     DAY_SQL,
-    HANDLED_COLUMNS,
     ON_TIME_SQL,
     OPEN_INDEXES,
     RECORD_INSERT,
@@ -76,9 +77,9 @@ class SqliteStore(SqliteQueries, SqliteStats, SqliteTrail, SqliteWork):
                 if name not in have:
                     db.execute(f"ALTER TABLE records ADD COLUMN {name} {kind}")
             db.execute(TRAIL_INDEX)
-            for table, column in HANDLED_COLUMNS:
+            for table, column, kind in ADDED_COLUMNS:
                 if column not in {r[1] for r in db.execute(f"PRAGMA table_info({table})")}:
-                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
             db.executescript(OPEN_INDEXES)
             self._ensure_rollups(db)
             self._db = db
@@ -165,11 +166,11 @@ class SqliteStore(SqliteQueries, SqliteStats, SqliteTrail, SqliteWork):
                     db.execute("DELETE FROM steps WHERE case_id = ?", (c["case_id"],))
                     db.executemany(
                         "INSERT INTO steps (case_id, step, agency_id, item_code, handler_id, started, completed, "
-                        "deadline, limit_seconds, handled) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                        "deadline, limit_seconds, handled, ratio) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                         [
                             (c["case_id"], s["step"], c["agency_id"], c["item_code"], s.get("handler_id"),
                              epoch_of(s["started_at"]), epoch_of(s.get("completed_at")), epoch_of(s.get("deadline")),
-                         s["limit_seconds"], 1 if s.get("handled_by") else 0)
+                         s["limit_seconds"], 1 if s.get("handled_by") else 0, step_ratio(s))
                             for s in c["steps"]
                         ],
                     )  # fmt: skip

@@ -60,7 +60,11 @@ DAY_SQL = "(({at} + {o}) - ((({at} + {o}) % 86400) + 86400) % 86400) / 86400"
 TRAIL_COLUMNS = (("chain_p", "INTEGER"), ("chain_n", "INTEGER"), ("chain_hash", "TEXT"))
 TRAIL_INDEX = "CREATE INDEX IF NOT EXISTS records_chain ON records (chain_p, chain_n)"
 # Added to files made before 督办: whether an open clock's alarm was marked handled (``rules.work_views``).
-HANDLED_COLUMNS = (("steps", "handled"), ("cases", "handled"))
+# And how much of its limit a completed step used (``store.base.step_ratio``).
+ADDED_COLUMNS = (
+    ("steps", "handled", "INTEGER NOT NULL DEFAULT 0"), ("cases", "handled", "INTEGER NOT NULL DEFAULT 0"),
+    ("steps", "ratio", "REAL"),
+)  # fmt: skip
 # "Overdue now" walks these in page order and reads nothing else (made once the columns above exist).
 OPEN_INDEXES = """
 CREATE INDEX IF NOT EXISTS cases_open_handled ON cases (deadline, case_id, agency_id, item_code, handler_id, handled)

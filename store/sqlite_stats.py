@@ -82,6 +82,22 @@ class SqliteStats:
 
         return await self._run(read)
 
+    async def step_ratios(self, by: str, period: Period) -> dict[str, list[float]]:
+        column = {"agency": "agency_id", "handler": "handler_id"}[by]
+        scope, sargs = ("1=1", []) if period.agency is None else subtree_clause("agency_id", period.agency)
+        sql = (
+            f"SELECT {column}, ratio FROM steps WHERE completed >= ? AND completed < ? AND ratio IS NOT NULL "
+            f"AND {column} IS NOT NULL AND {scope}"
+        )
+
+        def read(db: sqlite3.Connection) -> dict[str, list[float]]:
+            out: dict[str, list[float]] = {}
+            for key, ratio in db.execute(sql, [period.since, period.until, *sargs]):
+                out.setdefault(key, []).append(ratio)
+            return out
+
+        return await self._run(read)
+
     async def daily(self, period: Period, utc_offset: int) -> list[dict[str, Any]]:
         scope, sargs = ("1=1", []) if period.agency is None else subtree_clause("agency_id", period.agency)
         raw_sql = (

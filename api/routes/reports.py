@@ -21,8 +21,9 @@ RATES: list[Column] = [
     ("points", "扣分", "number"), ("steps_completed", "办结环节数", "number"), ("on_time_rate", "按时率", "number"),
     ("red_cards", "红牌", "number"), ("yellow_cards", "黄牌", "number"), ("red_per_100", "红牌/百件", "number"),
     ("yellow_per_100", "黄牌/百件", "number"), ("points_per_100", "扣分/百件", "number"),
-    ("late_reports_per_100", "迟报/百件", "number"), ("colour", "五色", "colour"),
-    ("rank_change", "名次变化", "number"),
+    ("late_reports_per_100", "迟报/百件", "number"), ("early_rate", "提前办结率", "number"),
+    ("duration_avg", "平均用时/时限", "number"), ("duration_p95", "95%用时/时限", "number"),
+    ("colour", "五色", "colour"), ("rank_change", "名次变化", "number"),
 ]  # fmt: skip
 AGENCY_COLUMNS: list[Column] = [("rank", "名次", "number"), ("key", "部门编码", "text"), ("name", "部门", "text"),
                                 *RATES, ("open_supervisions", "未办结督办", "number"),
@@ -72,13 +73,15 @@ async def build_report(s: Services, who: Caller, period: str, agency: str | None
     p_since, p_until, _ = period_bounds(prev, offset)
     scope = scoped(who, agency)
     now, before = Period(since, until, scope), Period(p_since, p_until, scope)
-    agencies = ranked(rolled_up(await s.store.scorecard("agency", now)),
-                      rolled_up(await s.store.scorecard("agency", before)), s.index_bands)  # fmt: skip
+    store = s.store
+    agencies = ranked(rolled_up(await store.scorecard("agency", now), await store.step_ratios("agency", now)),
+                      rolled_up(await store.scorecard("agency", before)), s.index_bands)  # fmt: skip
     work = await _open_work(s, scope)
     for row in agencies:
         row.update(work.get(row["key"], {"open_supervisions": 0, "pending_appeals": 0}))
         row["name"] = s.directory.agency(row["key"])
-    officials = ranked([indicators(c) for c in await s.store.scorecard("handler", now)],
+    ratios = await store.step_ratios("handler", now)
+    officials = ranked([indicators(c, ratios.get(c["key"])) for c in await store.scorecard("handler", now)],
                        [indicators(c) for c in await s.store.scorecard("handler", before)], s.index_bands)  # fmt: skip
     return {
         "period": period, "previous": prev, "since": format_instant(since), "until": format_instant(until),

@@ -40,6 +40,8 @@ def test_the_monthly_report_ranks_agencies_and_officials_on_figures_that_add_up(
     rows = {a["key"]: a for a in body["agencies"]}
     mine = _in("2026-03")
     assert rows["city"]["points"] == pytest.approx(sum(r["points"] for r in mine))
+    city = rows["city"]  # durations against the limit: every completed step of the month with a limit
+    assert 0 <= city["early_rate"] <= 1 and 0 < city["duration_avg"] <= city["duration_p95"]
     assert [a["rank"] for a in body["agencies"]] == list(range(1, len(rows) + 1))
     for a in body["agencies"]:
         assert a["points_per_100"] is None or a["points_per_100"] == pytest.approx(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rules.errors import BadInput
-from rules.indicators import indicators, period_bounds, ranked, rolled_up
+from rules.indicators import durations, indicators, period_bounds, ranked, rolled_up
 from rules.timeutil import format_instant
 
 BANDS = [0, 1, 3, 6]
@@ -64,3 +64,17 @@ def test_periods_are_local_months_and_quarters() -> None:
     for bad in ("2026-13", "2026-1", "2026Q5", "26Q1", "2026-11-01"):
         with pytest.raises(BadInput, match="报告期"):
             period_bounds(bad, 0)
+
+
+def test_durations_against_the_limit_and_early_completion() -> None:
+    got = durations([0.2, 0.5, 0.9, 1.3] + [0.4] * 16)  # 20 steps: the 95th percentile is the 19th smallest
+    assert got["early_rate"] == 0.9 and got["duration_avg"] == round((0.2 + 0.5 + 0.9 + 1.3 + 6.4) / 20, 4)
+    assert got["duration_p95"] == 0.9 and durations([])["duration_p95"] is None
+    rows = {
+        r["key"]: r for r in rolled_up([card("a/x", 0, 2, 2), card("a/y", 0, 1, 1)], {"a/x": [0.1, 0.7], "a/y": [1.2]})
+    }
+    assert (
+        rows["a"]["early_rate"] == 0.3333
+        and rows["a"]["duration_p95"] == 1.2
+        and rows["a/x"]["own"]["early_rate"] == 0.5
+    )

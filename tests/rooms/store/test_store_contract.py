@@ -362,3 +362,25 @@ def test_one_record_by_id_with_what_withdrew_it(store: Any) -> None:
     victim = REVOKED_RECORDS[0]
     assert run(store.get_record(victim["id"])) == shown(victim, REVOKED)
     assert run(store.get_record("no-such-record")) is None
+
+
+@pytest.mark.parametrize("by", ["agency", "handler"])
+def test_the_share_of_its_limit_each_completed_step_used(store: Any, by: str) -> None:
+    from store.base import step_ratio
+
+    period = Period(parse_instant("2026-03-01T00:00:00Z"), parse_instant("2026-03-15T00:00:00Z"), "city/market")
+    want: dict[str, list[float]] = {}
+    for c in CASES:
+        if not in_subtree(c["agency_id"], "city/market"):
+            continue
+        for s in c["steps"]:
+            ratio = step_ratio(s)
+            key = c["agency_id"] if by == "agency" else s.get("handler_id")
+            if (
+                ratio is not None
+                and key is not None
+                and period.since <= parse_instant(s["completed_at"]) < period.until
+            ):
+                want.setdefault(key, []).append(ratio)
+    got = run(store.step_ratios(by, period))
+    assert want and {k: sorted(v) for k, v in got.items()} == {k: sorted(v) for k, v in want.items()}
