@@ -51,6 +51,7 @@ class OverdueQuery:
     cursor: str | None = None
     due_from: int | None = None  # only clocks whose deadline is at or after this (e.g. past a calendar's cover)
     handled: bool | None = None  # only alarms marked handled (True) or not yet (False); both if None
+    upcoming: bool = False  # the clocks not yet overdue instead, soonest deadline first ("at risk")
 
 
 @dataclass(frozen=True, slots=True)

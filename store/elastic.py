@@ -193,7 +193,8 @@ class ElasticStore(ElasticQueries, ElasticStats, ElasticTrail, ElasticWork):
                     "_id": f"{c['case_id']}\x1f",
                     "_source": {**common, "kind": "case", "step": "", "handler_id": c.get("handler_id"),
                                 "open": c.get("completed_at") is None, "deadline_epoch": _epoch(c.get("deadline")),
-                                "limit_seconds": c.get("limit_seconds"), "handled": bool(c.get("handled_by"))},
+                                "limit_seconds": c.get("limit_seconds"), "handled": bool(c.get("handled_by")),
+                                "paused": bool(c.get("suspended_since"))},
                 }
             )  # fmt: skip
             for s in c["steps"]:
@@ -206,7 +207,7 @@ class ElasticStore(ElasticQueries, ElasticStats, ElasticTrail, ElasticWork):
                                     "completed_epoch": _epoch(s.get("completed_at")),
                                     "on_time": s.get("completed_at") is not None and s["status"] == "on_time",
                                     "limit_seconds": s["limit_seconds"], "handled": bool(s.get("handled_by")),
-                                    "ratio": step_ratio(s)},
+                                    "ratio": step_ratio(s), "paused": bool(c.get("suspended_since"))},
                     }
                 )  # fmt: skip
         await self._bulk(actions)

@@ -71,7 +71,10 @@ CLOCK_MAPPING = {
         "on_time": {"type": "boolean"},
         "limit_seconds": {"type": "long"},
         "handled": {"type": "boolean"},  # an alarm of the clock was marked handled (added with 督办)
-        "ratio": {"type": "float"},  # of a completed step: the share of its limit it used (store.base.step_ratio)
+        "ratio": {"type": "float"},
+        "paused": {
+            "type": "boolean"
+        },  # the case is suspended (补正, expert review …): its clocks stand still  # of a completed step: the share of its limit it used (store.base.step_ratio)
     },
 }
 DELIVERY_MAPPING = {

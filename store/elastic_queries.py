@@ -112,6 +112,8 @@ class ElasticQueries:
 
     async def overdue(self, q: OverdueQuery, now: int) -> Page:
         due: dict[str, int] = {"lt": now} if q.due_from is None else {"lt": now, "gte": q.due_from}
+        if q.upcoming:
+            due = {"gte": now}
         filters: list[dict[str, Any]] = [{"term": {"open": True}}, {"range": {"deadline_epoch": due}}]
         if q.kinds:
             filters.append({"terms": {"kind": list(q.kinds)}})
@@ -140,7 +142,8 @@ class ElasticQueries:
                 {"kind": s["kind"], "case_id": s["case_id"], "step": s["step"] or None, "agency_id": s["agency_id"],
                  "item_code": s["item_code"], "handler_id": s.get("handler_id"),
                  "deadline": format_instant(s["deadline_epoch"]), "limit_seconds": s.get("limit_seconds"),
-                 "overdue_seconds": now - s["deadline_epoch"], "handled": bool(s.get("handled"))}
+                 "overdue_seconds": now - s["deadline_epoch"], "handled": bool(s.get("handled")),
+                 "paused": bool(s.get("paused"))}
             )  # fmt: skip
         return Page(items, cursor)
 

@@ -158,19 +158,20 @@ class SqliteStore(SqliteQueries, SqliteStats, SqliteTrail, SqliteWork):
                 for c in cases:
                     db.execute(
                         "INSERT OR REPLACE INTO cases (case_id, agency_id, item_code, handler_id, status, submitted, "
-                        "completed, deadline, doc, handled) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                        "completed, deadline, doc, handled, paused) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                         (c["case_id"], c["agency_id"], c["item_code"], c.get("handler_id"), c["status"],
                          epoch_of(c["submitted_at"]), epoch_of(c.get("completed_at")), epoch_of(c.get("deadline")),
-                         orjson.dumps(c), 1 if c.get("handled_by") else 0),
+                         orjson.dumps(c), 1 if c.get("handled_by") else 0, 1 if c.get("suspended_since") else 0),
                     )  # fmt: skip
                     db.execute("DELETE FROM steps WHERE case_id = ?", (c["case_id"],))
                     db.executemany(
                         "INSERT INTO steps (case_id, step, agency_id, item_code, handler_id, started, completed, "
-                        "deadline, limit_seconds, handled, ratio) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                        "deadline, limit_seconds, handled, ratio, paused) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                         [
                             (c["case_id"], s["step"], c["agency_id"], c["item_code"], s.get("handler_id"),
                              epoch_of(s["started_at"]), epoch_of(s.get("completed_at")), epoch_of(s.get("deadline")),
-                         s["limit_seconds"], 1 if s.get("handled_by") else 0, step_ratio(s))
+                         s["limit_seconds"], 1 if s.get("handled_by") else 0, step_ratio(s),
+                         1 if c.get("suspended_since") else 0)
                             for s in c["steps"]
                         ],
                     )  # fmt: skip

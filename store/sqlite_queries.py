@@ -153,9 +153,9 @@ class SqliteQueries:
                 continue
             parts.append(
                 f"SELECT * FROM (SELECT '{kind}' AS kind, case_id, {step} AS step, agency_id, item_code, handler_id, "
-                f"deadline, {limit} AS limit_seconds, handled FROM {table} "
+                f"deadline, {limit} AS limit_seconds, handled, paused FROM {table} "
                 "WHERE completed IS NULL AND deadline IS NOT NULL "
-                f"AND deadline < ?{tail}{after.format(step=step)} ORDER BY {order} LIMIT ?)"
+                f"AND deadline {'>=' if q.upcoming else '<'} ?{tail}{after.format(step=step)} ORDER BY {order} LIMIT ?)"
             )
             args += [now, *fargs, *cargs, q.limit + 1]
         if not parts:
@@ -168,8 +168,9 @@ class SqliteQueries:
             rows = rows[: q.limit]
             items = [
                 {"kind": k, "case_id": c, "step": s or None, "agency_id": a, "item_code": i, "handler_id": h,
-                 "deadline": format_instant(d), "limit_seconds": lim, "overdue_seconds": now - d, "handled": bool(hd)}
-                for k, c, s, a, i, h, d, lim, hd in rows
+                 "deadline": format_instant(d), "limit_seconds": lim, "overdue_seconds": now - d, "handled": bool(hd),
+                 "paused": bool(pa)}
+                for k, c, s, a, i, h, d, lim, hd, pa in rows
             ]  # fmt: skip
             last = rows[-1] if rows else None
             cursor = encode_cursor([last[6], last[1], last[2]]) if more and last else None

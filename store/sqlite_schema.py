@@ -63,14 +63,17 @@ TRAIL_INDEX = "CREATE INDEX IF NOT EXISTS records_chain ON records (chain_p, cha
 # And how much of its limit a completed step used (``store.base.step_ratio``).
 ADDED_COLUMNS = (
     ("steps", "handled", "INTEGER NOT NULL DEFAULT 0"), ("cases", "handled", "INTEGER NOT NULL DEFAULT 0"),
-    ("steps", "ratio", "REAL"),
+    ("steps", "ratio", "REAL"), ("steps", "paused", "INTEGER NOT NULL DEFAULT 0"),
+    ("cases", "paused", "INTEGER NOT NULL DEFAULT 0"),
 )  # fmt: skip
 # "Overdue now" walks these in page order and reads nothing else (made once the columns above exist).
 OPEN_INDEXES = """
-CREATE INDEX IF NOT EXISTS cases_open_handled ON cases (deadline, case_id, agency_id, item_code, handler_id, handled)
-    WHERE completed IS NULL;
-CREATE INDEX IF NOT EXISTS steps_open_handled
-    ON steps (deadline, case_id, step, agency_id, item_code, handler_id, limit_seconds, handled)
+DROP INDEX IF EXISTS cases_open_handled;
+DROP INDEX IF EXISTS steps_open_handled;
+CREATE INDEX IF NOT EXISTS cases_open_clocks
+    ON cases (deadline, case_id, agency_id, item_code, handler_id, handled, paused) WHERE completed IS NULL;
+CREATE INDEX IF NOT EXISTS steps_open_clocks
+    ON steps (deadline, case_id, step, agency_id, item_code, handler_id, limit_seconds, handled, paused)
     WHERE completed IS NULL;
 """
 RECORD_INSERT = (

@@ -48,6 +48,36 @@ async def overdue(
     return PageModel(items=page.items, next_cursor=page.next_cursor)
 
 
+@router.get("/v1/at-risk", response_model=PageModel)
+async def at_risk(
+    who: Reader,
+    s: Svc,
+    agency: str | None = None,
+    item_code: str | None = None,
+    handler_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    cursor: str | None = None,
+) -> PageModel:
+    """Running steps and cases not yet overdue, the soonest deadline first: the time left (wall clock and, with the
+    rule pack, working time on the item's calendar), the share of the limit used, and whether the case is paused."""
+    now = int(time.time())
+    q = OverdueQuery((), scoped(who, agency), item_code, handler_id, limit, checked_cursor(cursor, OVERDUE_ORDER),
+                     upcoming=True)  # fmt: skip
+    page = await s.store.overdue(q, now)
+    items = []
+    for o in page.items:
+        left = -o.pop("overdue_seconds")
+        o["left_seconds"] = left
+        item = None if s.pack is None else s.pack.items.get(o["item_code"])
+        if item is not None:
+            working = item.calendar.work(now, now + left)
+            o["left_working_seconds"] = working
+            if o.get("limit_seconds"):
+                o["used_share"] = round(max(0.0, 1 - working / o["limit_seconds"]), 4)
+        items.append(o)
+    return PageModel(items=items, next_cursor=page.next_cursor)
+
+
 @router.get("/v1/records", response_model=PageModel)
 async def records(
     who: Reader,

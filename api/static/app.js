@@ -5,7 +5,7 @@
 const LEVEL = { reminder: "催办", warning: "临界预警", overdue: "超时", case_overdue: "办件超时",
   procedure: "程序违规", fee: "超标收费", suspension: "超期暂停", late_report: "迟报", revocation: "撤销",
   escalation: "督办逾期", adjustment: "申诉核销", supervision: "督办", reply: "回告", review: "审核回告",
-  appeal: "申诉", decision: "复核", ack: "已处理", index_alarm: "指数预警" };
+  appeal: "申诉", decision: "复核", ack: "已处理", index_alarm: "指数预警", at_risk: "临近时限" };
 const COLOUR = { green: "绿", blue: "蓝", yellow: "黄", orange: "橙", red: "红" };
 const STATUS = { running: "办理中", on_time: "按时", late: "超时办结", overdue: "已超时", suspended: "暂停" };
 const $ = (sel) => document.querySelector(sel);

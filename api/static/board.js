@@ -35,12 +35,18 @@ async function loadBoard() {
     caseId: o.case_id, step: o.step, agency: o.agency_id, handler: o.handler_id,
     limit: o.limit_seconds ? duration(o.limit_seconds) : "", at: when(o.deadline),
     left: "超时 " + duration(o.overdue_seconds) + (o.handled ? "（已处理）" : "") }));
+  // Running clocks nearest their deadline: time left (working time on the item's calendar), share of the limit used.
+  const risk = await api("/v1/at-risk?limit=20&" + filters());
+  const soon = risk.items.map((o) => boardRow({ kind: "at_risk", caseId: o.case_id, step: o.step, agency: o.agency_id,
+    handler: o.handler_id, limit: o.limit_seconds ? duration(o.limit_seconds) : "", at: when(o.deadline),
+    left: "剩余 " + duration(o.left_working_seconds ?? o.left_seconds) +
+      (o.used_share != null ? `（已用 ${Math.round(o.used_share * 100)}%）` : "") + (o.paused ? "（暂停中）" : "") }));
   const late = new Set(page.items.map((o) => `${o.case_id}|${o.step || ""}`));
   // A warning stays until its step is overdue (then the overdue row says more) or it is an hour old.
   for (const [id, r] of liveWarnings) {
     if (late.has(`${r.case_id}|${r.step || ""}`) || now - Date.parse(r.at) > 3600e3) liveWarnings.delete(id);
   }
-  $("#board tbody").replaceChildren(...[...liveWarnings.values()].map(warningRow), ...overdue);
+  $("#board tbody").replaceChildren(...[...liveWarnings.values()].map(warningRow), ...overdue, ...soon);
   labelled($("#board"));
 }
 

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import openpyxl
 import pytest
 from fastapi.testclient import TestClient
-from support.data import AUTH, KEYS, RECORDS, REVOKED, counted, filled_sqlite
+from support import SAMPLE_PACK
+from support.data import AUTH, CASES, KEYS, RECORDS, REVOKED, counted, filled_sqlite
 
 from api.app import create_api
 from api.auth import Keyring
-from approval_monitor.packs import load_directory
+from approval_monitor.packs import load_directory, load_pack
 from approval_monitor.settings import SAMPLE_DIRECTORY
 from rules.agency import in_subtree
 from rules.indicators import period_bounds
 from rules.timeutil import format_instant, parse_instant
+from store.sqlite import SqliteStore
 
 
 @pytest.fixture(scope="module")
@@ -143,3 +148,22 @@ def test_the_directory_names_what_a_key_may_see(client: TestClient) -> None:
         and {r["部门"] for r in rows} == {"市场监管局食品经营许可科"}
         and all(r["经办人"] for r in rows if r["经办人编码"])
     )
+
+
+def test_at_risk_shows_time_left_in_working_time_and_the_share_used(tmp_path: Path) -> None:
+    """An open step due in 2 working hours of a 3.5-hour limit, in a paused case: 43% used, marked paused."""
+    store = SqliteStore(tmp_path / "m.db")
+    now = int(time.time())
+    pack = load_pack(SAMPLE_PACK)
+    cal = pack.items["construction-permit"].calendar
+    deadline = cal.after(now, 2 * 3600)
+    step = {**CASES[0]["steps"][0], "completed_at": None, "deadline": format_instant(deadline)}
+    case = {**CASES[0], "case_id": "RISK-1", "completed_at": None, "deadline": None,
+            "suspended_since": "2026-01-01T00:00:00Z", "steps": [step]}  # fmt: skip
+    asyncio.run(store.put_cases([case]))
+    app = create_api(store, Keyring(list(KEYS.values())), bands=[0, 5, 15, 30], pack=pack)
+    with TestClient(app) as c:
+        (item,) = c.get("/v1/at-risk", headers=AUTH["sup"]).json()["items"]
+    assert (item["case_id"], item["step"], item["paused"]) == ("RISK-1", "accept", True)
+    assert item["left_working_seconds"] == 2 * 3600 and item["used_share"] == round(1 - 7200 / 12600, 4)
+    assert abs(item["left_seconds"] - (deadline - now)) <= 2  # the wall clock moved on a little meanwhile

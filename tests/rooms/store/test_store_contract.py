@@ -136,6 +136,22 @@ def test_overdue_now_matches_the_oracle(store: Any) -> None:
     assert later == [g for g in got if parse_instant(g["deadline"]) >= middle] and 0 < len(later) < len(got)
 
 
+def test_at_risk_is_the_open_clocks_not_yet_overdue_soonest_first(store: Any) -> None:
+    now = UNTIL - 2 * 86400  # two days before the history ends: some open clocks are not yet due
+    expected = []
+    for c in CASES:
+        paused = c["suspended_since"] is not None
+        if c["completed_at"] is None and c["deadline"] and parse_instant(c["deadline"]) >= now:
+            expected.append((c["deadline"], c["case_id"], None, paused))
+        for s in c["steps"]:
+            if s["completed_at"] is None and s["deadline"] and parse_instant(s["deadline"]) >= now:
+                expected.append((s["deadline"], c["case_id"], s["step"], paused))
+    expected.sort(key=lambda e: (e[0], e[1], e[2] or ""))
+    got = _all_pages(store.overdue, OverdueQuery(limit=5, upcoming=True), now=now)
+    assert [(g["deadline"], g["case_id"], g["step"], g["paused"]) for g in got] == expected
+    assert expected and all(g["overdue_seconds"] <= 0 for g in got)
+
+
 def test_case_timeline_has_its_steps_and_records(store: Any) -> None:
     case = next(c for c in CASES if len(c["steps"]) >= 2 and any(r["case_id"] == c["case_id"] for r in REVOKED_RECORDS))
     got = run(store.get_case(case["case_id"]))
