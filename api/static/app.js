@@ -232,6 +232,13 @@ async function refresh() {
   try {
     if (typeof forgetWho === "function") forgetWho();
     NAMES = await api("/v1/directory");
+    // The agency picker: the tree the key may see, each agency under its parent, named.
+    $("#agency-tree").replaceChildren(...Object.keys(NAMES.agencies).sort().map((id) => {
+      const o = document.createElement("option");
+      o.value = id;
+      o.label = "\u3000".repeat(id.split("/").length - 1) + NAMES.agencies[id];
+      return o;
+    }));
     await Promise.all([loadBoard(), loadKpis(), loadCards(), loadNotices().catch(() => {}), loadWork()]);
     $("#status").textContent = "已更新 " + when(new Date().toISOString()).slice(11);
     follow();

@@ -125,6 +125,13 @@ def test_the_page_shows_the_board_filters_by_agency_and_opens_a_timeline(kafka_b
                     assert code == one or code.startswith(one + "/")
                     expect(tr.locator("td").nth(3)).to_have_text(names.agency(code) or code)
 
+                # The agency picker offers the tree the key may see, by name.
+                options = page.locator("#agency-tree option")
+                assert options.count() == len(names.visible(None)["agencies"])
+                assert "市场监管局食品经营许可科" in (
+                    page.locator('#agency-tree option[value="city/market/food"]').get_attribute("label") or ""
+                )
+
                 # A row opens the case's timeline with its steps.
                 board.first.click()
                 expect(page.locator("#case-section")).to_be_visible()
