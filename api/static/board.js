@@ -153,7 +153,8 @@ function drawChart(rows) {
     tooltip: { trigger: "axis" }, legend: { top: 0 }, grid: { left: 40, right: 12, top: 32, bottom: 28 },
     xAxis: { type: "category", data: days }, yAxis: { type: "value", minInterval: 1, name: "条" },
     series: SERIES.map(([id, name, , color]) => ({ name, type: "bar", stack: "all", color,
-      data: days.map((d) => per[id][d]), label: { show: days.length <= 14, position: "inside" } })),
+      data: days.map((d) => per[id][d]),
+      label: { show: days.length <= 14, position: "inside", formatter: (p) => (p.value ? String(p.value) : "") } })),
   }, true);
 }
 function clearChart() { if (chart) chart.clear(); }

@@ -82,7 +82,7 @@ def test_the_page_shows_the_board_filters_by_agency_and_opens_a_timeline(kafka_b
 
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page = browser.new_page(viewport={"width": 1440, "height": 900})
                 page.goto(url + "/?period=365")  # the history lies months back; filters live in the URL
                 expect(page.locator("h1")).to_have_text("行政审批电子监察")
                 expect(page.locator("#status")).to_contain_text("请输入密钥登录")

@@ -184,6 +184,12 @@ def test_orders_escalate_once_across_a_kill_and_an_upheld_appeal_cancels_the_poi
             assert rows[0][:3] == ("时间", "类型", "办件编号") and len(rows) == 4
             assert {r[7] for r in rows[1:]} == {"有效", "有效（督办逾期已升级）", "已核销（申诉成立）"}
             assert [r[9] for r in rows[1:]][-1] == 7
+            # …and from the month's 通报: the agency's points and its rank row, on this store too.
+            local = [time.gmtime(parse_instant(r["at"]) + 8 * 3600) for r in (esc, overdue["A"])]
+            months = {time.strftime("%Y-%m", t) for t in local}
+            if len(months) == 1:  # (not across a month's end in Beijing, which would split the records)
+                report = {a["key"]: a for a in get(f"/v1/reports/{months.pop()}")["agencies"]}
+                assert report["city/market/hall"]["points"] == 7 and report["city"]["red_cards"] == 2
 
             # Acknowledging an alarm: once, by a supervisor.
             post(f"/v1/records/{overdue['A']['id']}/ack", {"note": "已约谈"}, "market", 403)
