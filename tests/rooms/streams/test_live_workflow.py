@@ -115,6 +115,7 @@ def test_orders_escalate_once_across_a_kill_and_an_upheld_appeal_cancels_the_poi
             post(f"/v1/supervisions/{b['id']}/reply", {"note": "已办结"}, "land", 404)
             post(f"/v1/supervisions/{b['id']}/reply", {"note": "已办结"}, "sup", 403)
             post(f"/v1/supervisions/{a['id']}/review", {"outcome": "accept"}, "sup", 409)
+            post(f"/v1/supervisions/{a['id']}/review", {"outcome": "accept"}, "market", 403)  # not an agency's
             post(f"/v1/supervisions/{b['id']}/reply", {"note": "已办结，系统故障所致"}, "market")
             _until("B replied", lambda: get(f"/v1/supervisions/{b['id']}")["status"] == "replied")
 
