@@ -11,10 +11,14 @@ down.  The feed mixes
   (every step ends after its deadline, so no batching of them can raise and revoke);
 - **wall-clock cases**: stamped as they are sent, whose step and case deadlines
   fall during the kills (completed before or after them at random);
-- **poison messages**: empty, binary, oversized, deeply nested, wrongly keyed.
+- **poison messages**: empty, binary, oversized, deeply nested, wrongly keyed;
+- **督办 orders** on some wall-clock cases (the actions topic), due while the worker is being
+  killed, half of them replied to before their due time: each unanswered one must escalate
+  exactly once, on its due second, and no answered one may.
 
 After the last deadline a final worker runs until the records topic holds
-every record ``replay`` gives for the same events in arrival order; then per
+every record ``replay`` gives for the same events in arrival order (and the pure
+core's ``Workflow`` for the same actions: their records and escalations); then per
 trial and in total:
 
 - expected: records replay raises; lost: expected ids never raised;
@@ -39,9 +43,10 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -52,13 +57,18 @@ sys.path.insert(0, str(ROOT / "tests"))
 from support import kafka_broker  # noqa: E402
 from support.live import Feed, Names, Worker, read_topic, read_topic_raw  # noqa: E402
 
+from rules.actions import Action  # noqa: E402
 from rules.events import raw_bytes  # noqa: E402
+from rules.pack import parse_pack  # noqa: E402
+from rules.records import Record  # noqa: E402
 from rules.timeutil import parse_instant  # noqa: E402
+from rules.workflow import Work, Workflow  # noqa: E402
+from streams.action_log import ActionLog  # noqa: E402
 
 GRACE = 1
 PACK = """
 version: 1
-penalties: {overdue: 2, case_overdue: 3, procedure: 2}
+penalties: {overdue: 2, case_overdue: 3, procedure: 2, escalation: 5}
 items:
   - code: chaos
     limit_hours: 0.00666666666666666667   # the case: 24 s
@@ -104,6 +114,8 @@ class Trial:
         self.feed = Feed(bootstrap, self.names.events)
         self.poison: list[bytes] = []
         self.last_deadline = 0.0
+        self.actions: list[Action] = []  # as sent, in order
+        self.orders = ActionLog(self.feed.emitter.producer, self.names.actions)
 
     def _send(self, case: str, typ: str, at: float | None = None, **fields: object) -> None:
         self.feed.send(case, typ, at=at, **fields)
@@ -136,6 +148,10 @@ class Trial:
                         (s + d1 + d2 + 0.01, case, "case_completed", {}),
                     ]
                 self.last_deadline = max(self.last_deadline, s + CASE, s + d1 + STEP)
+                if i % 4 == 0:  # a 督办, due within the kills; half answered a second before it falls due
+                    due = rng.randint(3, 2 * STEP)
+                    pending.append((s + 0.5, case, "__order__", {"due": due, "reply": rng.random() < 0.5}))
+                    self.last_deadline = max(self.last_deadline, s + 0.5 + due + 2)
             if rng.random() < 0.15:
                 pending.append((t0 + i * 0.1 + 0.05, "", "__poison__", {}))
         pending.sort(key=lambda p: p[0])
@@ -150,6 +166,10 @@ class Trial:
                 self._send(case, "step_started", at=b + d1, step="review")
                 self._send(case, "step_completed", at=b + d1 + d2, step="review")
                 self._send(case, "case_completed", at=b + d1 + d2)
+            elif typ == "__order__":
+                self._order(case, fields, pending)
+            elif typ == "__reply__":
+                self._act(case, "reply", target=str(fields["target"]), note="已办理")
             elif typ == "__poison__":
                 key, value = poison(rng)
                 producer.send(self.names.events, key=key, value=value).get(timeout=30)
@@ -157,6 +177,32 @@ class Trial:
             else:
                 self._send(case, typ, **fields)
         producer.close()
+
+    def _act(self, case: str, typ: str, **fields: Any) -> Action:
+        a = Action(uuid.uuid4().hex, typ, case, int(time.time()), "chaos", "supervisor", **fields)
+        self.orders.publish(a)
+        self.actions.append(a)
+        return a
+
+    def _order(self, case: str, fields: dict[str, object], pending: list[Any]) -> None:
+        due = fields["due"]
+        assert isinstance(due, int)
+        a = self._act(case, "supervise", agency_id="city/chaos", item_code="chaos", due_hours=due / 3600, note="限期")
+        if fields["reply"]:  # answered in time: one second before it falls due (the reply's own instant counts)
+            pending.append((a.at + due - 1, case, "__reply__", {"target": a.action_id}))
+            pending.sort(key=lambda p: p[0])
+
+    def expected_work(self, until: int) -> dict[str, dict[str, Any]]:
+        """What the pure core raises for the same actions: their records and the orders' escalations."""
+        flow = Workflow(parse_pack(PACK))
+        works: dict[str, Work] = {}
+        out = []
+        for a in self.actions:
+            w = works.setdefault(a.case_id, Work())
+            out += flow.fire(w, a.case_id, a.at) + [r for r in flow.apply(w, a.case_id, a) if isinstance(r, Record)]
+        for case, w in works.items():
+            out += flow.fire(w, case, until)
+        return {r.id: r.to_json() for r in out}
 
     def run(self) -> dict[str, int]:
         feeder = threading.Thread(target=self.run_feed)
@@ -175,7 +221,8 @@ class Trial:
         self.worker.start()
         self.worker.wait_ready(after=ready, timeout=120)
         time.sleep(max(0.0, self.last_deadline + GRACE + 3 - time.time()))  # every level is past `until`
-        expected = {r["id"]: r for r in self.feed.expected(self.pack, int(time.time()) - GRACE - 1)}
+        until = int(time.time()) - GRACE - 1
+        expected = {r["id"]: r for r in self.feed.expected(self.pack, until)} | self.expected_work(until)
         deadline = time.monotonic() + 120
         while True:
             got = read_topic(self.bootstrap, self.names.records)

@@ -24,7 +24,7 @@ from rules.days import advance_days, close_of_business, local_day
 from rules.errors import BadInput
 from rules.events import Rejection
 from rules.pack import RulePack
-from rules.records import ACTION_RECORD_KINDS, ADJUSTMENT, ESCALATION, PENALTY_KINDS, Record, record_id
+from rules.records import ACTION_RECORD_KINDS, ADJUSTMENT, ESCALATION, PENALTY_KINDS, REVOCATION, Record, record_id
 from rules.timeutil import format_instant, parse_instant
 
 OPEN, REPLIED, CLOSED = "open", "replied", "closed"  # an order: awaiting the reply, the review, done
@@ -210,6 +210,19 @@ class Workflow:
             return f"record {rid} was handled by {by} at {format_instant(at)} already"
         return None
 
+    def _revoke_escalation(self, o: Order, case_id: str, a: Action) -> list[Record | Rejection]:
+        fired = [h for h in o.history if h["what"] == ESCALATION and h.get("round") == o.round]
+        if o.escalated < o.round or a.at > o.due or not fired:
+            return []
+        o.escalated = o.round - 1
+        old = record_id(case_id, ESCALATION, o.step, o.due, f"{o.id}#{o.round}")
+        o.history.remove(fired[-1])
+        rec = Record(record_id(case_id, REVOCATION, o.step, a.at, old), REVOCATION, case_id, o.step, a.at,
+                     o.item_code, o.agency_id, None, 0)  # fmt: skip
+        rec.detail = {"revokes": old, "revoked_kind": ESCALATION, "revoked_at": format_instant(o.due),
+                      "caused_by": a.action_id}  # fmt: skip
+        return [rec]
+
     def _act(self, work: Work, case_id: str, a: Action) -> Record:
         """The record of the action itself; the order or appeal it opens or moves is updated here too."""
         r = a.record or {}
@@ -264,7 +277,11 @@ class Workflow:
         return rec
 
     def _consequences(self, work: Work, case_id: str, a: Action) -> list[Record | Rejection]:
-        """An appeal upheld withdraws the appealed record's points: an ``adjustment`` naming it."""
+        """An appeal upheld withdraws the appealed record's points: an ``adjustment`` naming it.  A reply made
+        before its due time but judged after the escalation fired (the worker was behind by more than the grace)
+        disproves that escalation: a ``revocation`` names it, as a late event's does."""
+        if a.type == REPLY:
+            return self._revoke_escalation(work.orders[a.target or ""], case_id, a)
         if a.type != DECIDE or a.outcome != UPHELD:
             return []
         p = work.appeals[a.target or ""]

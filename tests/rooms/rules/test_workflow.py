@@ -176,3 +176,16 @@ def test_malformed_actions_name_the_field() -> None:
     ]:
         got = parse_action(raw, 3)
         assert isinstance(got, Rejection) and got.code == "bad_action" and needle in got.reason and got.raw == raw
+
+
+def test_a_reply_made_in_time_but_judged_after_the_escalation_revokes_it() -> None:
+    st, _ = run(None, supervise(due_hours=1))
+    (red,) = on_tick(ENGINE, st, MON_10 + 3600 + 5, 0)  # the worker was behind: the reply not yet judged
+    st, out = run(st, act("p1", "reply", MON_10 + 3590, target="o1", role="agency"))
+    assert kinds(out) == ["reply", "revocation"]
+    assert out[1].detail["revokes"] == red.id and out[1].detail["revoked_kind"] == "escalation"
+    assert on_tick(ENGINE, st, MON_10 + 99999, 0) == []
+    st2, _ = run(None, supervise(due_hours=1))
+    on_tick(ENGINE, st2, MON_10 + 3600 + 5, 0)
+    _, late = run(st2, act("p1", "reply", MON_10 + 3601, target="o1", role="agency"))
+    assert kinds(late) == ["reply"]  # made after the due time: the red card stands
