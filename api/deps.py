@@ -11,7 +11,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 
 from api.auth import READ_ROLES, Caller, Keyring, narrow
-from rules.errors import BadInput, Forbidden, Unavailable
+from rules.agency import in_subtree
+from rules.errors import BadInput, Forbidden, NotFound, Unavailable
 from rules.records import RECORD_KINDS
 from rules.timeutil import parse_instant
 from store.base import NEWEST_FIRST, Store, decode_cursor
@@ -79,6 +80,14 @@ Ingester = Annotated[Caller, Depends(ingester)]
 def scoped(who: Caller, agency: str | None) -> str | None:
     """The agency subtree a query may cover (``rules.agency``); outside the caller's scope it is refused."""
     return narrow(who, agency)
+
+
+async def case_in_scope(s: Services, who: Caller, case_id: str) -> dict[str, Any]:
+    """A case document the caller may see; outside its scope as absent as a case that does not exist."""
+    doc = await s.store.get_case(case_id)
+    if doc is None or not in_subtree(doc["agency_id"], who.scope):
+        raise NotFound(f"没有此密钥可见的办件 {case_id!r} (no case {case_id!r} that this key may see)")
+    return doc
 
 
 def checked_cursor(cursor: str | None, shape: tuple[type, ...] = NEWEST_FIRST) -> str | None:

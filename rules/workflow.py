@@ -114,6 +114,11 @@ class Work:
         )
 
 
+def _escalation_id(case_id: str, o: Order) -> str:
+    """One escalation per order and round."""
+    return record_id(case_id, ESCALATION, o.step, o.due, f"{o.id}#{o.round}")
+
+
 def due_after(pack: RulePack, item_code: str | None, start: int, hours: float | None, days: int | None) -> int:
     """A due time in working hours or working days on the item's calendar (natural time without one)."""
     item = None if item_code is None else pack.item_at(item_code, start)
@@ -155,7 +160,7 @@ class Workflow:
                 o.escalated = o.round
                 o.history.append({"what": ESCALATION, "at": o.due, "by": None, "round": o.round})
                 detail = {"order_id": o.id, "round": o.round, "record": o.record_id, "due": format_instant(o.due)}
-                rid = record_id(case_id, ESCALATION, o.step, o.due, f"{o.id}#{o.round}")
+                rid = _escalation_id(case_id, o)
                 points = self.pack.points[ESCALATION]
                 rec = Record(rid, ESCALATION, case_id, o.step, o.due, o.item_code, o.agency_id, o.handler, points)
                 rec.detail = detail
@@ -215,7 +220,7 @@ class Workflow:
         if o.escalated < o.round or a.at > o.due or not fired:
             return []
         o.escalated = o.round - 1
-        old = record_id(case_id, ESCALATION, o.step, o.due, f"{o.id}#{o.round}")
+        old = _escalation_id(case_id, o)
         o.history.remove(fired[-1])
         rec = Record(record_id(case_id, REVOCATION, o.step, a.at, old), REVOCATION, case_id, o.step, a.at,
                      o.item_code, o.agency_id, None, 0)  # fmt: skip

@@ -8,8 +8,9 @@ from typing import Any
 from elasticsearch import AsyncElasticsearch, NotFoundError
 
 from rules.timeutil import parse_instant
-from store.base import NEWEST_FIRST, Page, WorkQuery, decode_cursor, encode_cursor
+from store.base import NEWEST_FIRST, Page, WorkQuery, decode_cursor
 from store.elastic_mappings import EPOCH, KEYWORD, subtree_query
+from store.elastic_queries import _page
 
 WORK_MAPPING: dict[str, Any] = {
     "dynamic": False,
@@ -76,10 +77,8 @@ class ElasticWork:
             res = await self.es.search(index=self.work, **body)
         except NotFoundError:
             return Page([])
-        hits = res["hits"]["hits"]
-        more = len(hits) > q.limit
-        hits = hits[: q.limit]
-        return Page([_doc(h["_source"]) for h in hits], encode_cursor(hits[-1]["sort"]) if more and hits else None)
+        hits, cursor = _page(res, q.limit)
+        return Page([_doc(h["_source"]) for h in hits], cursor)
 
 
 def _doc(source: dict[str, Any]) -> dict[str, Any]:

@@ -6,12 +6,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
-from api.deps import Reader, Svc, checked_cursor, instant, kinds, scoped
+from api.deps import Reader, Svc, case_in_scope, checked_cursor, instant, kinds, scoped
 from api.exports import Column, collected, csv_stream, named, named_stream, xlsx
 from api.models import PageModel
 from api.problems import ProblemModel
-from rules.agency import in_subtree
-from rules.errors import NotFound
 from store.base import OVERDUE_ORDER, OverdueQuery, RecordQuery
 
 router = APIRouter(tags=["supervision"])
@@ -113,7 +111,4 @@ async def records(
 @router.get("/v1/cases/{case_id}", responses={404: {"model": ProblemModel}})
 async def case(case_id: str, who: Reader, s: Svc) -> dict[str, Any]:
     """The case's timeline: each step's times, limit, deadline, counted seconds and status; its records."""
-    doc = await s.store.get_case(case_id)
-    if doc is None or not in_subtree(doc["agency_id"], who.scope):
-        raise NotFound(f"no case {case_id!r} that this key may see")
-    return doc
+    return await case_in_scope(s, who, case_id)

@@ -17,13 +17,12 @@ from api.acting import (
     new_action,
     publish,
     record_for,
-    visible,
     work_for,
 )
-from api.deps import Reader, Svc, checked_cursor, scoped
+from api.deps import Reader, Svc, case_in_scope, checked_cursor, scoped
 from api.models import PageModel
 from rules.agency import in_subtree
-from rules.errors import BadInput, Conflict, NotFound, OutOfScope
+from rules.errors import BadInput, Conflict, OutOfScope
 from rules.timeutil import format_instant
 from rules.workflow import due_after
 from store.base import WorkQuery
@@ -56,9 +55,7 @@ async def open_order(body: SupervisionIn, who: Supervisor, s: Svc) -> ActionAcce
         record = await record_for(s, who, body.record_id)
         case_id, agency, item = record["case_id"], record["agency_id"], record["item_code"]
     else:
-        case = await s.store.get_case(body.case_id or "")
-        if case is None or not in_subtree(case["agency_id"], who.scope):
-            raise NotFound(f"没有此密钥可见的办件 {body.case_id!r} (no such case this key may see)")
+        case = await case_in_scope(s, who, body.case_id or "")
         case_id, agency, item = case["case_id"], case["agency_id"], case["item_code"]
     target = body.agency_id or agency
     if not in_subtree(target, who.scope):
@@ -133,5 +130,4 @@ async def ack(record_id: str, body: Note, who: Supervisor, s: Svc) -> ActionAcce
     if case is not None and record_id in case.get("acks", {}):
         done = case["acks"][record_id]
         raise Conflict(f"记录 {record_id} 已由 {done['by']} 于 {done['at']} 标记为已处理 (handled already)")
-    visible(who, record["agency_id"], "记录")
     return await publish(s, new_action(who, "ack", record["case_id"], record=record, note=body.note))
