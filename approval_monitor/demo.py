@@ -14,6 +14,7 @@ import dataclasses
 import os
 import random
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -173,6 +174,7 @@ def run_demo(workdir: Path, duration: float | None, per_minute: float) -> list[d
             # run would show its cases overdue forever, their completions gone with that broker.
             for old in workdir.glob("monitor.db*"):
                 old.unlink()
+            shutil.rmtree(workdir / "faust", ignore_errors=True)  # RocksDB tables of that broker's changelogs
             broker = EmbeddedBroker(workdir / "broker.log")
             bootstrap = broker.start()
             console.print(
@@ -187,6 +189,7 @@ def run_demo(workdir: Path, duration: float | None, per_minute: float) -> list[d
             "APPROVAL_MONITOR_RULES": str(DEMO_PACK),
             "APPROVAL_MONITOR_GRACE_SECONDS": "1",
         }
+        env.setdefault("APPROVAL_MONITOR_STATE_DIR", str((workdir / "faust").resolve()))
         # One machine: webhook secrets sealed with a key of this run, receivers on this machine allowed.
         env.setdefault("APPROVAL_MONITOR_WEBHOOK_SECRET_KEY", new_key())
         env.setdefault("APPROVAL_MONITOR_WEBHOOK_ALLOW_NETWORKS", '["127.0.0.0/8", "::1/128"]')

@@ -100,6 +100,11 @@ class KafkaSettings(Section):
     session_timeout_seconds: float = Field(
         10.0, ge=6, description="How long a silent worker keeps its partitions before the others take them over."
     )
+    state_dir: Path = Field(
+        Path("var/faust"),
+        description="Where the worker, sink and deliverer keep their local files (a RocksDB table's databases), "
+        "one directory per application id.",
+    )
 
     def topics(self) -> Topics:
         return Topics(
@@ -138,16 +143,28 @@ class KafkaSettings(Section):
     def kafka(self, bootstrap: str | None = None) -> Kafka:
         where = bootstrap or self.kafka_bootstrap_servers
         assert where, "no Kafka bootstrap address (the CLI checks KAFKA_BOOTSTRAP_SERVERS first)"
-        return Kafka(where, replication=self.replication, session_timeout_seconds=self.session_timeout_seconds)
+        return Kafka(
+            where,
+            replication=self.replication,
+            session_timeout_seconds=self.session_timeout_seconds,
+            state_dir=str(self.state_dir),
+        )
 
 
 class PipelineSettings(Section):
     """How the worker judges."""
 
     grace_seconds: int = Field(2, ge=0, description="Wait after a record's instant for late events before raising it.")
-    batch_max: int = Field(500, ge=1, description="Most events a worker judges before making them durable together.")
-    batch_seconds: float = Field(0.05, gt=0, description="Longest a worker waits to fill a batch.")
+    batch_max: int = Field(
+        500, ge=1, description="Most messages the worker judges (and the sink writes) as one batch: one fetch."
+    )
     state_cache: int = Field(20_000, ge=0, description="Decoded case states a worker keeps in memory (LRU).")
+    table_store: Literal["memory", "rocksdb"] = Field(
+        "memory",
+        description="Where the worker keeps case states: `memory` (rebuilt from the changelog on restart) or "
+        "`rocksdb` (on local disk under the state directory: less memory, and a restart reads only the "
+        "changelog's tail).",
+    )
     max_event_bytes: int = Field(
         65536,
         ge=1024,
@@ -166,8 +183,8 @@ class PipelineSettings(Section):
             grace_seconds=self.grace_seconds,
             retain_days=core.retain_days,
             batch_max=self.batch_max,
-            batch_seconds=self.batch_seconds,
             state_cache=self.state_cache,
+            table_store=self.table_store,
             max_event_bytes=self.max_event_bytes,
             catch_up_stall_seconds=self.catch_up_stall_seconds,
             anchor_seconds=self.anchor_seconds,

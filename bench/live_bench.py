@@ -31,6 +31,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 from support import kafka_broker  # noqa: E402
 from support.live import Names, Worker, future_pack  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+from kafka_ceiling import aiokafka_ceiling  # noqa: E402
+
 from approval_monitor.packs import load_pack  # noqa: E402
 from approval_monitor.simulate import Scenario, simulate_lines  # noqa: E402
 from rules.timeutil import format_instant, parse_instant  # noqa: E402
@@ -87,29 +90,61 @@ def _wait_caught_up(bootstrap: str, names: Names, timeout: float) -> float:
     raise RuntimeError("the worker did not catch up in time")
 
 
-def throughput(bootstrap: str, n_events: int, tmp: Path) -> tuple[int, float, float]:
-    names = Names(partitions=8)
-    pack_path = future_pack()  # the sample pack, tolerating the future stamps (contract §7.8 refuses them)
-    start = int(time.time()) + 30 * 86400  # a month ahead: only the events raise records
+def _load_history(bootstrap: str, names: Names, n_events: int) -> int:
+    """A simulated history a month ahead on the events topic: only its events raise records."""
+    start = int(time.time()) + 30 * 86400
     ensure_topics(names.topics(), Kafka(bootstrap))
     producer = _producer(bootstrap)
     sent = 0
-    lines = simulate_lines(load_pack(pack_path), Scenario(cases=n_events // 10, start=start, noise=0.0, abandon=0))
+    lines = simulate_lines(load_pack(future_pack()), Scenario(cases=n_events // 10, start=start, noise=0.0, abandon=0))
     for line in lines:
         obj = orjson.loads(line)
         producer.send(names.events, key=str(obj["case_id"]).encode(), value=line)
         sent += 1
     producer.flush()
     producer.close()
+    return sent
+
+
+def worker_run(bootstrap: str, events_topic: str, tmp: Path) -> tuple[float, float]:
+    """(seconds, RSS MiB) for a fresh worker (its own app id and outputs) to judge the whole events topic."""
+    names = Names(partitions=8)
+    names.events = events_topic
+    ensure_topics(names.topics(), Kafka(bootstrap))
     worker = Worker(
-        names.env(bootstrap, pack_path, GRACE) | {"APPROVAL_MONITOR_PARTITIONS": "8"}, tmp / "tp.log"
+        names.env(bootstrap, future_pack(), GRACE) | {"APPROVAL_MONITOR_PARTITIONS": "8"}, tmp / f"{names.app_id}.log"
     ).start()
     worker.wait_ready(timeout=120)
     t0 = time.monotonic()
     t1 = _wait_caught_up(bootstrap, names, timeout=1800)
     rss = _rss_mib(worker.proc.pid) if worker.proc else float("nan")
     worker.kill()
-    return sent, t1 - t0, rss
+    return t1 - t0, rss
+
+
+def throughput(bootstrap: str, n_events: int, rounds: int, tmp: Path) -> None:
+    """The worker and the aiokafka ceiling on the same topic, interleaved, ``rounds`` times each."""
+    names = Names(partitions=8)
+    sent = _load_history(bootstrap, names, n_events)
+    out = Names(partitions=8)
+    ensure_topics(out.topics(), Kafka(bootstrap))
+    worker_rates, ceiling_rates = [], []
+    for r in range(rounds):
+        seconds, rss = worker_run(bootstrap, names.events, tmp)
+        worker_rates.append(sent / seconds)
+        print(f"round {r + 1}: worker {sent:,} events in {seconds:.1f}s = {sent / seconds:,.0f}/s (RSS {rss:.0f} MiB)")
+        n, c_seconds = aiokafka_ceiling(bootstrap, names.events, names.partitions, out.records)
+        ceiling_rates.append(n / c_seconds)
+        print(
+            f"round {r + 1}: aiokafka ceiling {n:,} in {c_seconds:.1f}s = {n / c_seconds:,.0f}/s; "
+            f"ratio {worker_rates[-1] / ceiling_rates[-1]:.2f}",
+            flush=True,
+        )
+    w, c = statistics.median(worker_rates), statistics.median(ceiling_rates)
+    print(
+        f"throughput (median of {rounds}): worker {w:,.0f} events/s, aiokafka ceiling {c:,.0f}/s, "
+        f"worker / ceiling = {w / c:.2f}"
+    )
 
 
 def lateness(bootstrap: str, steps: int, tmp: Path) -> dict[str, float]:
@@ -172,15 +207,13 @@ def lateness(bootstrap: str, steps: int, tmp: Path) -> dict[str, float]:
 def main(
     events: Annotated[int, typer.Option(help="Events for the throughput run.")] = 200_000,
     steps: Annotated[int, typer.Option(help="Open steps for the lateness and memory run.")] = 100_000,
+    rounds: Annotated[int, typer.Option(help="Interleaved runs of the worker and of the ceiling.")] = 3,
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="am-live-bench-") as tmp_s:
         tmp = Path(tmp_s)
         with kafka_broker(tmp) as bootstrap:
-            sent, seconds, rss = throughput(bootstrap, events, tmp) if events else (0, 1.0, 0.0)
-            print(
-                f"throughput: {sent:,} events in {seconds:.1f}s = {sent / seconds:,.0f} events/s "
-                f"(one worker, 8 partitions; worker RSS {rss:.0f} MiB)"
-            )
+            if events:
+                throughput(bootstrap, events, rounds, tmp)
             if not steps:
                 return
             m = lateness(bootstrap, steps, tmp)

@@ -4,7 +4,9 @@
 
 For each size it writes (once, cached under bench/out/) a simulated event file
 for the sample pack, then replays it in a fresh process per configuration and
-prints events per second and that process's peak resident memory.  Memory
+prints events per second and that process's peak resident memory, and beside
+it the floor measured right after in a process of its own: reading the same
+file and ``orjson.loads``-ing every line.  Memory
 should stay flat as the history grows: it is bounded by the sort chunk and by
 open cases, not by the number of events.
 """
@@ -76,6 +78,26 @@ def child(events: str, workers: int) -> None:
     )
 
 
+def floor(events: str) -> None:
+    """The floor the replay is held against, in a process of its own: reading the file and ``orjson.loads``-ing
+    every line, nothing else."""
+    import orjson
+
+    t = time.perf_counter()
+    n = 0
+    with open(events, "rb", buffering=1 << 20) as src:
+        for line in src:
+            orjson.loads(line)
+            n += 1
+    print(json.dumps({"lines": n, "seconds": time.perf_counter() - t}))
+
+
+def _child(*args: str) -> dict[str, float]:
+    proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=True)
+    out: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out
+
+
 def main(
     cases: Annotated[list[int], typer.Option(help="History sizes, in cases (about 11 events each).")] = [100_000],  # noqa: B006
     workers: Annotated[list[int], typer.Option(help="Worker processes to try.")] = [1],  # noqa: B006
@@ -84,15 +106,14 @@ def main(
 ) -> None:
     """Measure replay for each size and worker count; print a table for the README."""
     table = Table(title=f"approval-monitor replay, sample pack, until {UNTIL}")
-    for col in ("cases", "events", "workers", "seconds", "events/s", "records", "peak RSS MiB"):
+    cols = ("cases", "events", "workers", "seconds", "events/s", "records", "peak RSS MiB", "floor s", "/ floor")
+    for col in cols:
         table.add_column(col, justify="right")
     for n in cases:
         path = _events_file(n, per_hour, seed)
         for w in workers:
-            proc = subprocess.run(
-                [sys.executable, __file__, "child", str(path), str(w)], capture_output=True, text=True, check=True
-            )
-            m = json.loads(proc.stdout.strip().splitlines()[-1])
+            m = _child("child", str(path), str(w))
+            f = _child("floor", str(path))  # right after, so that both see the same machine
             table.add_row(
                 f"{n:,}",
                 f"{m['lines']:,}",
@@ -101,6 +122,8 @@ def main(
                 f"{m['lines'] / m['seconds']:,.0f}",
                 f"{m['records']:,}",
                 f"{m['peak_mib']:.0f}",
+                f"{f['seconds']:.2f}",
+                f"{m['seconds'] / f['seconds']:.0f}x",
             )
     Console().print(table)
 
@@ -109,5 +132,8 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "child":
         sys.argv.pop(1)
         typer.run(child)
+    elif len(sys.argv) > 1 and sys.argv[1] == "floor":
+        sys.argv.pop(1)
+        typer.run(floor)
     else:
         typer.run(main)

@@ -12,6 +12,15 @@ from rules.pack import Item, RulePack
 from rules.pack_spec import level_seconds
 from rules.state import CaseState, StepClock, Timer
 
+# Raised whenever a change to planning (or to what it reads) moves the instants planned for a stored state: a
+# restarted worker trusts the wake-up instants it stored beside each state only under the same pack and revision.
+PLANNING_REVISION = 1
+
+
+def plan_id(pack: RulePack) -> str | None:
+    """What a state's planned instants depend on besides its facts: the pack's text and planning's revision."""
+    return f"{pack.digest[:8]}/{PLANNING_REVISION}" if pack.digest else None
+
 
 def level_instants(
     cal: Calendar,

@@ -150,7 +150,7 @@ def state_to_json(st: CaseState) -> dict[str, Any]:
     }
 
 
-def _bound_item(engine: Engine, d: dict[str, Any]) -> Item | None:
+def bound_item(engine: Engine, d: dict[str, Any]) -> Item | None:
     """The item version the case bound at submission; a state from before versions binds the one then in force."""
     code = d["item"]
     if code is None:
@@ -168,7 +168,7 @@ def _key(v: list[Any]) -> tuple[Key, int]:
 
 def state_from_json(engine: Engine, d: dict[str, Any]) -> CaseState:
     """Rebuild a case under the version of its item it bound, and re-plan its timers."""
-    item = _bound_item(engine, d)
+    item = bound_item(engine, d)
     st = CaseState(
         d["case_id"],
         item,

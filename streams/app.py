@@ -1,16 +1,19 @@
 """The Faust worker: events in, records out, every step timed to the second.
 
-One agent consumes three co-partitioned topics: agency events, the actions of
-supervisors and agencies (from the API), and the worker's own *ticks*.  Every
-change to a case — an event applied, an action, a timer fired, a closed case
-forgotten — happens in that agent (``streams.judging``), so a case has one
-writer, and its changelog partition is always its events partition.
+One intake (``streams.intake``) consumes three co-partitioned topics, a fetch
+at a time: agency events, the actions of supervisors and agencies (from the
+API), and the worker's own *ticks*.  Every change to a case — an event applied,
+an action, a timer fired, a closed case forgotten — happens in its handler
+(``streams.judging``), so a case has one writer, and its changelog partition is
+always its events partition.
 
 What Faust provides here: the consumer group and its rebalancing, the
-changelog-backed tables and their recovery.  What it does not decide: where
-reading resumes.  The worker's own positions (``streams.positions``) are kept
-in a second table beside the case states, so an event is judged exactly when
-its position says so, whatever Faust's fetcher and committed offsets did.
+changelog-backed tables (in memory or RocksDB: ``streams.local_tables``) and
+their recovery.  What it does not decide: where reading resumes.  The worker's
+own positions (``streams.positions``) are kept in a second table beside the
+case states, so an event is judged exactly when its position says so, whatever
+Faust's fetcher and committed offsets did; the group's offsets are committed
+from them once a second.
 
 Timers (``streams.timers``): one loop per worker sends a tick to a partition
 for its due cases; a partition's timers wait until it has caught up with the
@@ -45,7 +48,9 @@ from rules.engine import Engine
 from rules.pack import RulePack
 from streams.config import Kafka, Pipeline, Topics
 from streams.faust_app import RAW, new_app
+from streams.intake import GroupOffsets, Intake, use_intake
 from streams.judging import Judge, JudgeConfig, VersionsDropped
+from streams.local_tables import ROCKSDB_OPTIONS
 from streams.metrics import PipelineMetrics
 from streams.offsets import start_uncommitted_at_earliest
 from streams.positions import Positions
@@ -70,15 +75,21 @@ def create_app(
         kafka,
         topic_partitions=topics.partitions,
         producer_max_request_size=topics.rejected_max_bytes,
+        broker_max_poll_records=pipeline.batch_max,  # one fetch is one batch (streams.intake)
+        # The app's default, not each table's ``store=``: a table's URL without a host (``rocksdb://``) is false
+        # to yarl, and Faust then silently takes the app's default instead.
+        store=f"{pipeline.table_store}://",
     )
-    source = app.topic(topics.events, topics.ticks, topics.actions, **RAW)
+    # Not acked through Faust: the worker's positions say what is judged, and it commits them itself.
+    source = app.topic(topics.events, topics.ticks, topics.actions, acks=False, **RAW)
     ticks = app.topic(topics.ticks, **RAW)
     # bytes types make Faust pick the raw codec for the changelogs too
-    cases = app.Table("cases", default=None, partitions=topics.partitions, key_type=bytes, value_type=bytes)
+    local: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "partitions": topics.partitions}
+    if pipeline.table_store == "rocksdb":
+        local["options"] = ROCKSDB_OPTIONS
+    cases = app.Table("cases", default=None, **local)
     # Per events partition, the first offset not yet judged (``streams.positions``).
-    saved_positions = app.Table(
-        "positions", default=None, partitions=topics.partitions, key_type=bytes, value_type=bytes
-    )
+    saved_positions = app.Table("positions", default=None, **local)
     start_uncommitted_at_earliest(app, [topics.events, topics.ticks, topics.actions])
     watch_recovery(app)
     positions = Positions(topics.events, kafka.bootstrap, topics.app_id, topics.rejected_max_bytes)
@@ -108,14 +119,15 @@ def create_app(
     metrics.open_timers.set_function(lambda: len(timers))
     metrics.catching_up.set_function(lambda: len(positions.target) + len(action_positions.target))
 
-    @app.agent(source)
-    async def judging(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(pipeline.batch_max, within=pipeline.batch_seconds):  # type: ignore[attr-defined]
-            async with lock:
-                try:
-                    await judge.run([event.message for event in events])
-                except Exception as e:
-                    _stop(e)
+    async def judge_fetch(messages: list[Any]) -> None:
+        async with lock:
+            try:
+                await judge.run(messages)
+            except Exception as e:
+                _stop(e)
+
+    use_intake(app, Intake(frozenset(source.topics), judge_fetch))
+    app.topics.add(source)  # subscribed by the group and co-partitioned with the tables, as an agent's would be
 
     @cases.on_recover
     async def rebuild() -> None:
@@ -128,29 +140,29 @@ def create_app(
                 _refuse(e)
         # Outside the lock, and bounded: a commit waits for any rebalance that has begun, and that
         # rebalance's revocation waits for the lock.
-        await resume_at_positions()
+        await commit_positions()
         log.info(
             "timers rebuilt: %d cases on partitions %s; catching up on %s", n, sorted(active), judge.catching_up(),
             extra={"cases": n, "partitions": sorted(active),
                    "catching_up": {t: {str(p): o for p, o in c.items()} for t, c in judge.catching_up().items()}},
         )  # fmt: skip
 
-    async def resume_at_positions() -> None:
-        """Make the group's committed offsets the worker's positions, so Faust's seek after recovery lands there.
+    group = GroupOffsets(app)
+
+    async def commit_positions() -> None:
+        """Make the group's committed offsets the worker's positions: the offsets a restarted consumer seeks to.
 
         Only a shortcut: a consumer that starts elsewhere is corrected by ``Judge.run`` (skip or read directly)
         and by the stall watcher, so a failed commit costs time, never an event.
         """
-        offsets = {TP(pos.topic, p): off for pos in (positions, action_positions) for p, off in pos.next.items()}
-        try:
-            await asyncio.wait_for(app.consumer._commit(offsets), timeout=5.0)  # type: ignore[attr-defined]
-        except Exception as e:  # a rebalance under way, a coordinator away: the skip/read-directly path covers it
-            log.warning("could not commit the worker's positions as the group's offsets: %r", e)
+        group.done({TP(pos.topic, p): off for pos in (positions, action_positions) for p, off in pos.next.items()})
+        await group.commit()
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
         async with lock:  # a batch in flight finishes before another worker may take its partitions
             judge.revoked({tp.partition for tp in revoked if tp.topic == topics.events})
+            group.forget(revoked)
 
     @app.task  # type: ignore[untyped-decorator]
     async def drive_timers() -> None:
@@ -170,16 +182,26 @@ def create_app(
                 await asyncio.wait_for(timers.changed.wait(), timeout=delay)
 
     @app.task  # type: ignore[untyped-decorator]
+    async def commit_every_second() -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            await commit_positions()
+
+    @app.task  # type: ignore[untyped-decorator]
     async def watch_catch_up() -> None:
         """Partitions whose consumer stalls below their catch-up target are read directly."""
         while True:
             await asyncio.sleep(0.5)
-            for topic, partition in judge.stalled(after=pipeline.catch_up_stall_seconds):
-                async with lock:
-                    try:
-                        await judge.catch_up(topic, partition)
-                    except Exception as e:
-                        _stop(e)
+            stalled = judge.stalled(after=pipeline.catch_up_stall_seconds)
+            while stalled:  # a chunk at a time, the lock released in between: timers and the intake go on
+                for topic, partition in list(stalled):
+                    async with lock:
+                        try:
+                            if not await judge.catch_up(topic, partition, pipeline.batch_max):
+                                stalled.remove((topic, partition))
+                        except Exception as e:
+                            _stop(e)
+                    await asyncio.sleep(0)
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def close_reader(sender: Any, **kwargs: Any) -> None:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from rules.actions import Action, parse_action
 from rules.agency import in_subtree
-from rules.engine import CaseState, Output, state_to_json
+from rules.engine import CaseState, Output
 from rules.events import Event, Rejection, future_stamped, parse_line
 from rules.live import on_action, on_event, on_tick
 from rules.records import Record
@@ -41,19 +42,20 @@ class Batch:
         self.touched: dict[bytes, int] = {}  # cases of caught-up partitions an event changed
         self.outputs: list[tuple[Output, Any]] = []
         self.timed: list[Record] = []  # raised by a timer: their lateness is measured once acknowledged
+        self.events = 0  # counted once per batch: the metric's lock costs more than the addition
 
-    def load(self, key: bytes) -> CaseState | None:
+    def load(self, key: bytes, partition: int) -> CaseState | None:
         if key in self.states:
             return self.states[key][1]
         st = self.j.decoded.get(key)
         if st is not None:
             self.j.decoded.move_to_end(key)
             return st
-        return self.j.load_stored(key)
+        return self.j.load_stored(key, partition)
 
     def event(self, msg: Any) -> None:
         j = self.j
-        j.metrics.events.inc()
+        self.events += 1
         value = self._value(msg)
         if value is None:
             return
@@ -79,7 +81,7 @@ class Batch:
             self.outputs.append((refused, msg))
             return
         try:
-            st, outputs = on_event(j.engine, self.load(key), got)
+            st, outputs = on_event(j.engine, self.load(key, p), got)
         except Exception as e:  # a bug in the engine: keep the event, never stop on it
             self._failed(key, p, e)
             reason = (
@@ -112,7 +114,7 @@ class Batch:
             return
         p = msg.partition
         try:
-            st, outputs = on_action(j.engine, self.load(key), got)
+            st, outputs = on_action(j.engine, self.load(key, p), got)
         except Exception as e:  # a bug: keep the action, never stop on it
             self._failed(key, p, e)
             reason = f"the worker failed on this action ({type(e).__name__}: {e}); report it to the operators"
@@ -143,7 +145,7 @@ class Batch:
     def _out_of_scope(self, key: bytes, ev: Event, scope: str, msg: Any) -> Rejection | None:
         """An event may only change a case of its sender's agency subtree; the case's agency is the one
         it was submitted with (for a submission, the event's own)."""
-        st = self.load(key)
+        st = self.load(key, msg.partition)
         agency = st.agency_id if st is not None and st.item is not None else ev.agency_id
         if agency is None or in_subtree(agency, scope):
             return None  # an unknown case is refused by the engine, without revealing whose it is
@@ -164,7 +166,7 @@ class Batch:
             self.wake(str(case_id).encode(), msg.partition)
 
     def wake(self, key: bytes, partition: int) -> None:
-        st = self.load(key)
+        st = self.load(key, partition)
         if st is None:
             return
         if st.closed and st.due is None and not st.awaiting and st.last_t + self.j.conf.retain_seconds <= self.now:
@@ -200,7 +202,7 @@ class Batch:
         log.error("the engine failed on case %r", key, exc_info=e, extra={"case_id": key.decode(errors="replace")})
         self.j.metrics.internal_errors.inc()
         self.j.decoded.pop(key, None)
-        st = self.j.load_stored(key)
+        st = self.j.load_stored(key, partition)
         for got in self.applied.get(key, []):  # deterministic: what they raised is already in the outputs
             st, _ = on_event(self.j.engine, st, got) if isinstance(got, Event) else on_action(self.j.engine, st, got)
         if st is None:
@@ -227,31 +229,31 @@ class Batch:
         for fut in futures:
             await fut
         acked = time.time()
-        for out, _ in self.outputs:
-            if isinstance(out, Record):
-                j.metrics.records.labels(out.kind).inc()
-            else:
-                j.metrics.rejected.labels(out.code).inc()
+        j.metrics.events.inc(self.events)
+        counts = Counter((True, o.kind) if isinstance(o, Record) else (False, o.code) for o, _ in self.outputs)
+        for (is_record, label), n in counts.items():
+            (j.metrics.records if is_record else j.metrics.rejected).labels(label).inc(n)
         for rec in self.timed:
             j.metrics.lateness.observe(max(0.0, acked - (rec.at + j.conf.grace)))
+        table = j.cases
         futures = []
-        changelog = j.cases.changelog_topic.get_topic_name()
+        values: list[bytes | None] = []
         for key, (partition, st) in self.states.items():
-            if st is None:
-                j.cases.data.pop(key, None)
+            state = None if st is None else j.stored(st)
+            values.append(state)
+            futures.append(await send(table.changelog, key, state, partition, None, None))
+        acks = [await fut for fut in futures]
+        # The local table follows Kafka: never ahead of the changelog (streams.local_tables).
+        for (key, (partition, st)), state in zip(self.states.items(), values, strict=True):
+            if st is None or state is None:
+                table.delete(key, partition)
                 j.decoded.pop(key, None)
-                futures.append(await send(changelog, key, None, partition, None, None))
                 j.timers.set(partition, key.decode(), None)
             else:
-                # An exact-size copy: orjson's result keeps its whole output buffer (about 4 KiB for a
-                # 300-byte state), and the table holds one per open case.
-                value = bytes(memoryview(orjson.dumps(state_to_json(st))))
-                j.cases.data[key] = value
+                table.put(key, partition, state)
                 j.decoded[key] = st
                 j.decoded.move_to_end(key)
-                futures.append(await send(changelog, key, value, partition, None, None))
                 j.timers.set(partition, st.case_id, j.wake_at(st))
+        table.written(acks)
         while len(j.decoded) > j.conf.state_cache:
             j.decoded.popitem(last=False)
-        for fut in futures:
-            await fut

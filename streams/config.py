@@ -58,6 +58,7 @@ class Kafka:
     bootstrap: str
     replication: int = 1
     session_timeout_seconds: float = 10.0
+    state_dir: str = "var/faust"  # Faust's local files (RocksDB tables), a directory per application id
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +77,8 @@ class Pipeline:
     grace_seconds: int = 2
     retain_days: float = 7.0
     batch_max: int = 500
-    batch_seconds: float = 0.05
     state_cache: int = 20_000
+    table_store: str = "memory"  # or "rocksdb" (streams.local_tables)
     max_event_bytes: int = 65536
     anchor_seconds: float = 10.0  # how often the sink anchors the record trail's heads (streams.trail)
     catch_up_stall_seconds: float = 2.0

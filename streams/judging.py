@@ -20,10 +20,12 @@ from typing import Any
 
 import orjson
 
-from rules.engine import CaseState, Engine, state_from_json
+from rules.engine import CaseState, Engine, state_from_json, state_to_json
 from rules.errors import BadInput
-from rules.state import UnknownVersion
+from rules.planning import plan_id
+from rules.state import UnknownVersion, bound_item
 from streams.batch import Batch
+from streams.local_tables import LocalTable
 from streams.metrics import PipelineMetrics
 from streams.positions import GAP, SKIP, Positions
 from streams.timers import Timers
@@ -75,8 +77,8 @@ class Judge:
     ) -> None:
         self.app = app
         self.engine = engine
-        self.cases = cases
-        self.saved_positions = saved_positions
+        self.cases = LocalTable(cases)
+        self.saved_positions = LocalTable(saved_positions)
         self.positions = positions
         # Every input with positions of its own, and the table key its position is saved under: events (as
         # before actions existed) and the actions topic, judged exactly like events.
@@ -90,30 +92,57 @@ class Judge:
         # writer, so the cache is exact while partitions stay put; it is emptied on
         # every revocation and recovery.
         self.decoded: OrderedDict[bytes, CaseState] = OrderedDict()
+        self.plan_id = plan_id(engine.pack)
+        self.last_input = time.monotonic()  # when the consumer last handed over a batch
+        self.reported_stall: set[tuple[str, int]] = set()  # partitions being read directly: warned once
 
     def wake_at(self, st: CaseState) -> int | None:
-        due = st.due
+        return self._wake(st.due, st.closed, st.awaiting, st.last_t)
+
+    def _wake(self, due: int | None, closed: bool, awaiting: bool, last_t: int) -> int | None:
         if due is not None:
             return due + self.conf.grace
-        if st.closed and not st.awaiting:
-            return st.last_t + self.conf.retain_seconds  # then the case is forgotten
+        if closed and not awaiting:
+            return last_t + self.conf.retain_seconds  # then the case is forgotten
         return None
+
+    def stored_wake(self, data: dict[str, Any]) -> int | None:
+        """A stored state's wake-up instant: from the hint stored beside it when the pack and planning are the
+        ones it was planned under (a restart with a million cases then decodes none of them), else re-planned.
+        Raises ``UnknownVersion`` when the pack lacks the version the case bound, either way."""
+        hint = data.get("wake")
+        if hint is None or self.plan_id is None or hint[2] != self.plan_id:
+            return self.wake_at(state_from_json(self.engine, data))
+        bound_item(self.engine, data)
+        return self._wake(hint[0], data["item"] is None or data["completed"] is not None, hint[1], data["last_t"])
+
+    def stored(self, st: CaseState) -> bytes:
+        """A state as the table keeps it, with its wake-up hint; an exact-size copy, because orjson's result keeps
+        its whole output buffer (about 4 KiB for a 300-byte state) and the memory table holds one per open case."""
+        data = state_to_json(st)
+        if self.plan_id is not None:
+            data["wake"] = [st.due, st.awaiting, self.plan_id]
+        return bytes(memoryview(orjson.dumps(data)))
 
     def live(self, partition: int) -> bool:
         """Owned and caught up on every input: its timers may fire on the wall clock."""
-        return all(pos.live(partition) for pos, _ in self.feeds.values())
+        for pos, _ in self.feeds.values():  # noqa: SIM110 - called per message: no generator
+            if partition not in pos.next or partition in pos.target:
+                return False
+        return True
 
     def catching_up(self) -> dict[str, dict[int, int]]:
         return {topic: pos.catching_up() for topic, (pos, _) in self.feeds.items() if pos.target}
 
-    def load_stored(self, key: bytes) -> CaseState | None:
-        stored = self.cases.get(key)
+    def load_stored(self, key: bytes, partition: int) -> CaseState | None:
+        stored = self.cases.get(key, partition)
         return None if stored is None else state_from_json(self.engine, orjson.loads(stored))
 
     # -- batches ------------------------------------------------------------------------
     async def run(self, msgs: list[Any]) -> None:
         """Judge the messages of one batch from the consumer, in order, and make it durable."""
         batch = Batch(self, int(time.time()))
+        self.last_input = time.monotonic()
         ticks = []
         for msg in msgs:
             if msg.topic == self.conf.ticks_topic:
@@ -149,20 +178,24 @@ class Judge:
         await batch.commit()
         await self.save_positions()
 
-    async def catch_up(self, topic: str, partition: int) -> None:
-        """Read what is left below a stalled partition's target directly, judge it, and call it caught up."""
+    async def catch_up(self, topic: str, partition: int, chunk: int) -> bool:
+        """Read up to ``chunk`` messages below a stalled partition's target directly and judge them; True while
+        some are left (the caller comes back for them), False once the partition is caught up."""
         pos = self.feeds[topic][0]
         target = pos.target.get(partition)
         if target is None:
-            return
+            return False
         start = pos.next[partition]
-        missed = await pos.read(partition, start, target)
+        stop = min(target, start + chunk)
+        missed = await pos.read(partition, start, stop)
         if missed:
-            log.warning(
-                "%s[%d] made no progress below its end offset %d; read offsets %d.. directly (%d messages)",
-                topic, partition, target, start, len(missed),
-                extra={"topic": topic, "partition": partition, "first": start, "target": target,
-                       "events": len(missed)},
+            first_chunk = (topic, partition) not in self.reported_stall
+            self.reported_stall.add((topic, partition))
+            log.log(
+                logging.WARNING if first_chunk else logging.DEBUG,
+                "%s[%d] made no progress below its end offset %d; reading offsets %d.. directly",
+                topic, partition, target, start,
+                extra={"topic": topic, "partition": partition, "first": start, "target": target},
             )  # fmt: skip
             self.metrics.direct_reads.inc(len(missed))
             batch = Batch(self, int(time.time()))
@@ -171,11 +204,22 @@ class Judge:
             batch.fire_wall_clock()
             await batch.commit()
             await self.save_positions()
+        if stop < target and partition in pos.target:
+            return True
+        self.reported_stall.discard((topic, partition))
         pos.caught_up(partition)
         self.timers.changed.set()
+        return False
 
     def stalled(self, after: float) -> list[tuple[str, int]]:
-        return [(topic, p) for topic, (pos, _) in self.feeds.items() for p in pos.stalled(after)]
+        """Partitions catching up that the consumer has not served for ``after`` seconds while it was idle, or
+        for ten times that however busy it was (it serves one partition's fetched records at a time)."""
+        idle = time.monotonic() - self.last_input >= after
+        return [
+            (topic, p)
+            for topic, (pos, _) in self.feeds.items()
+            for p in (pos.stalled(after) if idle else pos.stalled(10 * after))
+        ]
 
     def _judge(self, batch: Batch, msg: Any, pos: Positions) -> None:
         if pos.place(msg.partition, msg.offset) == SKIP:
@@ -189,15 +233,17 @@ class Judge:
 
     async def save_positions(self) -> None:
         send = self.app.producer.send
-        topic = self.saved_positions.changelog_topic.get_topic_name()
-        futures = []
+        table = self.saved_positions
+        futures, writes = [], []
         for pos, key_format in self.feeds.values():
             for p, offset in pos.take_changed().items():
                 key, value = key_format % p, b"%d" % offset
-                self.saved_positions.data[key] = value
-                futures.append(await send(topic, key, value, p, None, None))
-        for fut in futures:
-            await fut
+                writes.append((key, p, value))
+                futures.append(await send(table.changelog, key, value, p, None, None))
+        acks = [await fut for fut in futures]
+        for key, p, value in writes:
+            table.put(key, p, value)
+        table.written(acks)
 
     # -- ownership ----------------------------------------------------------------------
     async def recovered(self, active: set[int]) -> int:
@@ -209,7 +255,7 @@ class Judge:
             offsets = await pos.end_offsets(active)
             for p in sorted(active):
                 first, end = offsets[p]
-                stored = self.saved_positions.data.get(key_format % p)
+                stored = self.saved_positions.get(key_format % p, p)
                 nxt = first if stored is None else int(stored)
                 if nxt < first:
                     log.error(
@@ -221,17 +267,16 @@ class Judge:
                 pos.assign(p, nxt, end)
         n = 0
         unbound: list[UnknownVersion] = []
-        for stored_state in list(self.cases.data.values()):
+        for stored_state in self.cases.values(active):
             data = orjson.loads(stored_state)
             if data["partition"] in active:
                 try:
-                    st = state_from_json(self.engine, data)
+                    at = self.stored_wake(data)
                 except UnknownVersion as e:
                     unbound.append(e)
                     continue
-                at = self.wake_at(st)
                 if at is not None:
-                    self.timers.set(st.partition, st.case_id, at)
+                    self.timers.set(data["partition"], data["case_id"], at)
                     n += 1
         if unbound:
             raise VersionsDropped(self.engine.pack.source, unbound)

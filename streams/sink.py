@@ -5,11 +5,11 @@ already carries every case's full state on every change — so the worker
 publishes nothing twice and judging stays fast.
 
 A separate Faust app (its own consumer group) so indexing can lag, stop or be
-rebuilt without touching the judging workers.  Each batch is written to the
-store before its events are acknowledged (``take_events`` acks after the loop
-body), and a failed write is retried with capped exponential backoff and
-jitter until the store answers — so a store that goes away for a while costs
-lag, never data, and nothing is committed that was not written.  Records are
+rebuilt without touching the judging workers.  Each fetch (``streams.intake``)
+is written to the store before its offsets may be committed, and a failed write
+is retried with capped exponential backoff and jitter until the store answers —
+so a store that goes away for a while costs lag, never data, and nothing is
+committed that was not written.  Records are
 idempotent by id and case documents replace each other, so the repeats a crash
 can cause change nothing.
 """
@@ -33,6 +33,7 @@ from store.base import Store
 from streams.config import Kafka, Pipeline, Topics
 from streams.faust_app import RAW, new_app
 from streams.index_watch import IndexWatch
+from streams.intake import GroupOffsets, Intake, use_intake
 from streams.metrics import PipelineMetrics
 from streams.offsets import start_uncommitted_at_earliest
 from streams.retry import RetryPolicy, until_done
@@ -66,9 +67,10 @@ def create_sink_app(
     utc_offset: int = 8 * 3600,
 ) -> faust.App:
     metrics = metrics or PipelineMetrics()
-    app = new_app(f"{topics.app_id}-sink", kafka)
+    app = new_app(f"{topics.app_id}-sink", kafka, broker_max_poll_records=pipeline.batch_max)
     inputs = [topics.records, topics.cases_changelog, topics.deliveries]
-    source = app.topic(*inputs, **RAW)
+    # Not acked through Faust: each fetch is written, then its offsets are committed (streams.intake).
+    source = app.topic(*inputs, acks=False, **RAW)
     start_uncommitted_at_earliest(app, inputs)
     engine = Engine(pack)
     metrics.watch_lag(app)
@@ -76,10 +78,13 @@ def create_sink_app(
     trail = Trail(store, lambda value: anchors.send(value=value), pipeline.anchor_seconds)
     lock = asyncio.Lock()
 
+    group = GroupOffsets(app)
+
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: set[Any], **kwargs: Any) -> None:
         async with lock:  # the batch in flight is stored (and linked) before another sink may take its partitions
             trail.forget()
+            group.forget(revoked)  # written but not yet committed: the next owner writes it again (idempotent)
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, assigned: set[Any], **kwargs: Any) -> None:
@@ -104,19 +109,27 @@ def create_sink_app(
         except Exception as e:  # the store away: the next look will do
             log.warning("could not look at this month's indices: %r", e)
 
-    @app.agent(source)
-    async def index(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(pipeline.batch_max, within=pipeline.batch_seconds):  # type: ignore[attr-defined]
-            async with lock:
-                await write(events)
-                await trail.anchor()
+    async def index(messages: list[Any]) -> None:
+        """One fetch: written to the store (retried until it is), then its offsets may be committed."""
+        async with lock:
+            await write(messages)
+            await trail.anchor()
+            group.done_with(messages)
 
-    async def write(events: list[Any]) -> None:
+    use_intake(app, Intake(frozenset(inputs), index))
+    app.topics.add(source)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def commit_every_second() -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            await group.commit()
+
+    async def write(messages: list[Any]) -> None:
         records: list[tuple[int, dict[str, Any]]] = []
         deliveries: dict[str, dict[str, Any]] = {}  # by id: a later outcome replaces an earlier one
         states: dict[bytes, bytes] = {}  # a case's latest state in the batch: earlier ones are never decoded
-        for event in events:
-            msg = event.message
+        for msg in messages:
             if msg.value is None:
                 continue
             if msg.topic == topics.records:

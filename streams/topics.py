@@ -87,7 +87,7 @@ def ensure_topics(topics: Topics, kafka: Kafka, timeout: float = 30.0) -> None:
         if topics.events in existing:
             _set_configs(admin, topics.events, events_topic_config(topics.sender_timestamps))
         pair = [topics.events, topics.ticks, topics.actions]
-        described = {d["name"]: len(d["partitions"]) for d in admin.describe_topics(pair)}
+        described = _partition_counts(admin, pair)
         for other in pair[1:]:
             if described.get(topics.events) != described.get(other):
                 raise BadInput(
@@ -97,6 +97,16 @@ def ensure_topics(topics: Topics, kafka: Kafka, timeout: float = 30.0) -> None:
                 )
     finally:
         admin.close()
+
+
+def _partition_counts(admin: KafkaAdminClient, names: list[str], wait: float = 10.0) -> dict[str, int]:
+    """Partitions per topic; a topic just created may show none until its metadata reaches the broker we ask."""
+    deadline = time.monotonic() + wait
+    while True:
+        counts = {d["name"]: len(d["partitions"]) for d in admin.describe_topics(names)}
+        if all(counts.get(n) for n in names) or time.monotonic() > deadline:
+            return counts
+        time.sleep(0.2)
 
 
 def _set_configs(admin: KafkaAdminClient, topic: str, configs: dict[str, str]) -> None:

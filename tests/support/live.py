@@ -6,9 +6,11 @@ session and tests cannot see each other's messages.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -56,6 +58,9 @@ items:
 
 
 WEBHOOK_KEY = new_key()
+# Faust's local files of every process the tests start (a directory per app id), removed when the run ends.
+STATE_DIR = Path(tempfile.mkdtemp(prefix="am-test-state-"))
+atexit.register(shutil.rmtree, STATE_DIR, ignore_errors=True)
 
 
 class Names:
@@ -88,10 +93,17 @@ class Names:
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "APPROVAL_MONITOR_RULES": str(rules),
             "APPROVAL_MONITOR_GRACE_SECONDS": str(grace),
+            "APPROVAL_MONITOR_STATE_DIR": str(STATE_DIR),
             # The tests' webhook receivers listen on loopback.
             "APPROVAL_MONITOR_WEBHOOK_SECRET_KEY": WEBHOOK_KEY,
             "APPROVAL_MONITOR_WEBHOOK_ALLOW_NETWORKS": '["127.0.0.0/8"]',
         }
+
+
+def assert_table_store(names: Names, store: str, state_dir: Path = STATE_DIR) -> None:
+    """The worker kept its case states where it was told: RocksDB leaves a database per partition on disk."""
+    databases = list((state_dir / names.app_id).rglob("cases-*.db"))
+    assert bool(databases) == (store == "rocksdb"), f"{store} table store, databases on disk: {databases}"
 
 
 class Worker:

@@ -16,7 +16,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
-from support.live import QUICK_PACK, Feed, Names, Worker, wait_for
+from support.live import QUICK_PACK, Feed, Names, Worker, assert_table_store, wait_for
 
 from rules.timeutil import parse_instant
 
@@ -88,17 +88,19 @@ def test_sigkill_mid_stream_loses_nothing_and_timers_fire_on_time(kafka_bootstra
     assert min(lateness for _, lateness in late) >= -0.01  # never before at + grace
 
 
+@pytest.mark.parametrize("table_store", ["memory", "rocksdb"])
 def test_two_workers_share_partitions_and_one_takes_over_when_the_other_stops(
-    kafka_bootstrap: str, tmp_path: Path
+    kafka_bootstrap: str, tmp_path: Path, table_store: str
 ) -> None:
     pack = tmp_path / "quick.yaml"
     pack.write_text(PACK)
     names = Names(partitions=4)
-    env = names.env(kafka_bootstrap, pack, grace=GRACE)
+    env = names.env(kafka_bootstrap, pack, grace=GRACE) | {"APPROVAL_MONITOR_TABLE_STORE": table_store}
     a = Worker(env, tmp_path / "a.log").start()
     a.wait_ready()
     a_before = a.ready_count()
-    b = Worker(env, tmp_path / "b.log").start()
+    # Two workers on one machine: a directory each for their local files (RocksDB locks its databases).
+    b = Worker(env | {"APPROVAL_MONITOR_STATE_DIR": str(tmp_path / "b-state")}, tmp_path / "b.log").start()
     b.wait_ready()
     a.wait_ready(after=a_before)  # a was rebalanced to make room for b
     owned_by_b = _partitions(b)
@@ -122,6 +124,8 @@ def test_two_workers_share_partitions_and_one_takes_over_when_the_other_stops(
     taken_over = [rec for rec, p, ts in got if p in owned_by_b and ts / 1000 > stopped_at]
     assert taken_over, "no record of b's partitions was raised after b stopped"
     assert {rec["kind"] for rec in taken_over} >= {"overdue", "case_overdue"}
+    assert_table_store(names, table_store)
+    assert_table_store(names, table_store, tmp_path / "b-state")
 
 
 def _partitions(w: Worker) -> set[int]:

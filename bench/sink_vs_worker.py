@@ -1,0 +1,78 @@
+"""Can the sink on the embedded store keep up with one worker?  Both measured on the same messages, in one run.
+
+    .venv/bin/python bench/sink_vs_worker.py --events 200000
+
+A simulated history (a month ahead: only its events raise records) is put on
+the events topic; one worker judges it, and its output — every record and every
+case state it wrote to the changelog — is counted: the worker's output rate is
+those messages over the time it took (from ready to caught up).  Then
+``approval-monitor sink`` indexes exactly those messages into a fresh SQLite
+file: its rate is the same count over the time from its first write to the
+store holding every record and every case.  The ratio sink / worker is the
+figure: at or above 1 the embedded default keeps up with a worker at full load.
+
+Kafka is started from its jars (deploy/kafka.sh) unless KAFKA_BOOTSTRAP_SERVERS is set.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
+from live_bench import _end_offsets, _load_history, _wait_caught_up  # noqa: E402
+from sink_bench import count  # noqa: E402
+from support import kafka_broker  # noqa: E402
+from support.live import Names, Worker, future_pack  # noqa: E402
+
+from streams.topic_reader import read_to_end  # noqa: E402
+
+GRACE = 1
+
+
+def main(events: Annotated[int, typer.Option(help="Events of the simulated history.")] = 200_000) -> None:
+    with tempfile.TemporaryDirectory(prefix="am-sink-vs-worker-", ignore_cleanup_errors=True) as tmp_s:
+        tmp = Path(tmp_s)
+        with kafka_broker(tmp) as bootstrap:
+            names = Names(partitions=8)
+            sent = _load_history(bootstrap, names, events)
+            env = names.env(bootstrap, future_pack(), GRACE) | {"APPROVAL_MONITOR_PARTITIONS": "8"}
+            worker = Worker(env, tmp / "worker.log").start()
+            worker.wait_ready(timeout=120)
+            t0 = time.monotonic()
+            worker_seconds = _wait_caught_up(bootstrap, names, timeout=1800) - t0
+            worker.kill()
+            records = sum(_end_offsets(bootstrap, names.records).values())
+            states = sum(_end_offsets(bootstrap, names.topics().cases_changelog).values())
+            cases = len({m.key for m in read_to_end(bootstrap, names.topics().cases_changelog, 120)})
+            out = records + states
+            print(
+                f"worker: {sent:,} events in {worker_seconds:.1f}s; wrote {records:,} records and {states:,} "
+                f"states ({cases:,} cases) = {out / worker_seconds:,.0f} messages/s",
+                flush=True,
+            )
+            store_url = f"sqlite:///{tmp / 'sink.db'}"
+            sink = Worker(env | {"APPROVAL_MONITOR_STORE_URL": store_url}, tmp / "sink.log").start("sink")
+            first: float | None = None
+            while (got := count(store_url, "")) != (records, cases):
+                assert sink.proc is not None and sink.proc.poll() is None, sink.tail()
+                if first is None and sum(got):
+                    first = time.monotonic()
+                time.sleep(0.2)
+            sink_seconds = time.monotonic() - (first or time.monotonic())
+            sink.kill()
+            print(
+                f"sink into SQLite: the same {out:,} messages in {sink_seconds:.1f}s once writing = "
+                f"{out / sink_seconds:,.0f} messages/s; sink / worker = {worker_seconds / sink_seconds:.2f}"
+            )
+
+
+if __name__ == "__main__":
+    typer.run(main)

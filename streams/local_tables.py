@@ -1,0 +1,88 @@
+"""The worker's tables as it uses them: values addressed by key *and partition*, written once Kafka has them.
+
+Faust's table API finds a key's partition from the event being processed, and
+its RocksDB store keeps one database per partition.  The worker writes a whole
+batch's states, of many partitions, at once, and reads states for timers and
+direct reads where no event is current: through Faust's API, a RocksDB table
+would put a case in the wrong partition's database and miss it when read.  So
+the worker addresses Faust's store by partition itself, here, for either store:
+
+- ``memory`` (the default): a dict; a restarted worker rebuilds it from the
+  changelog.
+- ``rocksdb`` (``rocksdict``, from PyPI): one database per partition on local
+  disk, with the changelog offset it holds; a restarted worker reads only the
+  changelog written since, and case states live on disk, not in memory.
+
+Values are written after the changelog acknowledged them, so the local copy is
+never ahead of Kafka; the persisted offset follows each write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from faust.types import TP
+
+# RocksDB per partition database: small memtables and block cache, so that memory stays bounded by the
+# partitions owned, not by Faust's defaults (three 64 MiB memtables and a 2 GiB cache per partition).
+ROCKSDB_OPTIONS: dict[str, Any] = {
+    "driver": "rocksdict",
+    "write_buffer_size": 8 * 1024 * 1024,
+    "max_write_buffer_number": 2,
+    "block_cache_size": 16 * 1024 * 1024,
+    "block_cache_compressed_size": 0,
+}
+
+
+class LocalTable:
+    """A Faust table's local store, by partition (see the module's docstring)."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+        self.changelog: str = table.changelog_topic.get_topic_name()
+        store = table.data
+        self._rocks = hasattr(store, "_db_for_partition")
+        self._store = store
+        self._dict: dict[bytes, bytes] = {} if self._rocks else store.data
+
+    def get(self, key: bytes, partition: int) -> bytes | None:
+        if self._rocks:
+            value: bytes | None = self._store._db_for_partition(partition).get(key)
+            return value
+        return self._dict.get(key)
+
+    def put(self, key: bytes, partition: int, value: bytes) -> None:
+        if self._rocks:
+            self._store._db_for_partition(partition).put(key, value)
+        else:
+            self._dict[key] = value
+
+    def delete(self, key: bytes, partition: int) -> None:
+        if self._rocks:
+            self._store._db_for_partition(partition).delete(key)
+        else:
+            self._dict.pop(key, None)
+
+    def values(self, partitions: Iterable[int]) -> Iterator[bytes]:
+        """Every value of ``partitions`` (the memory store keeps no partitions: every value it holds)."""
+        if not self._rocks:
+            yield from list(self._dict.values())
+            return
+        offset_key = self._store.offset_key
+        for p in sorted(partitions):
+            for key, value in self._store._db_for_partition(p).items():
+                if key != offset_key:
+                    yield value
+
+    def written(self, acks: Iterable[Any]) -> None:
+        """The changelog acknowledged these writes (aiokafka's ``RecordMetadata``): RocksDB remembers the highest
+        offset per partition, so a restart reads only what came after it."""
+        if not self._rocks:
+            return
+        top: dict[int, int] = {}
+        for meta in acks:
+            if meta.offset > top.get(meta.partition, -1):
+                top[meta.partition] = meta.offset
+        for p, offset in top.items():
+            self._store.set_persisted_offset(TP(self.changelog, p), offset)
