@@ -105,12 +105,13 @@ def poison(rng: random.Random) -> tuple[bytes | None, bytes]:
 
 
 class Trial:
-    def __init__(self, n: int, bootstrap: str, tmp: Path, rng: random.Random, cases: int) -> None:
+    def __init__(self, n: int, bootstrap: str, tmp: Path, rng: random.Random, cases: int, store: str) -> None:
         self.n, self.bootstrap, self.rng, self.cases = n, bootstrap, rng, cases
         self.names = Names(partitions=4)
         self.pack = tmp / f"chaos-{n}.yaml"
         self.pack.write_text(PACK)
-        self.worker = Worker(self.names.env(bootstrap, self.pack, GRACE), tmp / f"worker-{n}.log")
+        env = self.names.env(bootstrap, self.pack, GRACE) | {"APPROVAL_MONITOR_TABLE_STORE": store}
+        self.worker = Worker(env, tmp / f"worker-{n}.log")
         self.feed = Feed(bootstrap, self.names.events)
         self.poison: list[bytes] = []
         self.last_deadline = 0.0
@@ -293,15 +294,17 @@ def main(
     trials: Annotated[int, typer.Option(help="Independent trials, each with its own topics.")] = 30,
     cases: Annotated[int, typer.Option(help="Cases per trial (half event-driven, half wall-clock).")] = 60,
     seed: Annotated[int, typer.Option(help="Seed of the kill schedule and the feed.")] = 1,
+    stores: Annotated[str, typer.Option(help="Table stores the trials take turns on: memory, rocksdb.")] = "memory",
 ) -> None:
     rng = random.Random(seed)
     total: Counter[str] = Counter()
     print("trial " + " ".join(f"{c:>16}" for c in COLUMNS), flush=True)
     with tempfile.TemporaryDirectory(prefix="am-chaos-") as tmp_s, kafka_broker(Path(tmp_s)) as bootstrap:
         for n in range(1, trials + 1):
-            row = Trial(n, bootstrap, Path(tmp_s), rng, cases).run()
+            store = stores.split(",")[(n - 1) % len(stores.split(","))]
+            row = Trial(n, bootstrap, Path(tmp_s), rng, cases, store).run()
             total.update(row)
-            print(f"{n:>5} " + " ".join(f"{row[c]:>16}" for c in COLUMNS), flush=True)
+            print(f"{n:>5} " + " ".join(f"{row[c]:>16}" for c in COLUMNS) + f" {store}", flush=True)
     print("total " + " ".join(f"{total[c]:>16}" for c in COLUMNS), flush=True)
     bad = total["lost"] + total["wrong"] + total["false_alarms"] + total["other_rejections"]
     bad += total["poison"] - total["poison_kept"]

@@ -14,10 +14,11 @@ For each table store (``APPROVAL_MONITOR_TABLE_STORE``), one worker through real
    figure is the time from the restart to the first of their overdue records on
    the records topic: how long a restarted worker holding every case takes to
    fire timers again.
-3. **Mixed load**: a steady input of new cases at ``--share`` of the maximum
-   rate for ``--seconds``, while ``--timed`` steps fall due spread over a minute
-   within it.  Lateness of a timer is the Kafka timestamp of its overdue record
-   minus (its instant + grace): timers that wait behind events show here.
+3. **Mixed load**: ``--timed`` steps falling due spread over a minute are
+   judged first; then a steady input of new cases at ``--share`` of the maximum
+   rate runs for ``--seconds``, and the steps fall due within it.  Lateness of
+   a timer is the Kafka timestamp of its overdue record minus (its instant +
+   grace): timers that wait behind events show here.
 
 Kafka is started from its jars (deploy/kafka.sh) unless KAFKA_BOOTSTRAP_SERVERS is set.
 """
@@ -154,20 +155,24 @@ def run_store(bootstrap: str, store: str, cases: int, sentinels: int, timed: int
     out["restart_due_s"] = due + GRACE - restarted  # the first timer could not fire before this
     _wait_caught_up(bootstrap, names, timeout=600)
 
-    # 3. Mixed load: a steady input at ``share`` of the maximum rate while ``timed`` steps fall due.
+    # 3. Mixed load: ``timed`` steps falling due over a minute, judged first; then a steady input at ``share`` of
+    # the maximum rate, during which they fall due.
     since = _end_offsets(bootstrap, names.records)
-    stop = threading.Event()
-    rate = share * out["max_rate"]
-    result: list[int] = []
-    feeder = threading.Thread(target=lambda: result.append(_feed(bootstrap, names.events, rate, seconds, stop)))
-    feeder.start()
-    first = int(time.time()) + 30  # deadlines from 30 s into the feed, over one minute
+    feed_start = time.time() + 15
+    first = int(feed_start) + 20  # deadlines from 20 s into the feed, over one minute
     producer = _producer(bootstrap)
     for i in range(timed):
         at = first + 60 * i // timed
         _case(producer, names.events, f"T{i:07d}", "quick", at - QUICK)
     producer.flush()
     producer.close()
+    _wait_caught_up(bootstrap, names, timeout=120)
+    time.sleep(max(0.0, feed_start - time.time()))
+    stop = threading.Event()
+    rate = share * out["max_rate"]
+    result: list[int] = []
+    feeder = threading.Thread(target=lambda: result.append(_feed(bootstrap, names.events, rate, seconds, stop)))
+    feeder.start()
     feeder.join()
     time.sleep(max(0.0, first + 60 + GRACE + 10 - time.time()))
     late = sorted(ts - (at + GRACE) for ts, at in _overdue(bootstrap, names.records, since, "T"))
