@@ -76,6 +76,7 @@ def create_app(
         topic_partitions=topics.partitions,
         producer_max_request_size=topics.rejected_max_bytes,
         broker_max_poll_records=pipeline.batch_max,  # one fetch is one batch (streams.intake)
+        producer_max_batch_size=256 * 1024,  # a batch's states go out as record batches (streams.outbox)
         # The app's default, not each table's ``store=``: a table's URL without a host (``rocksdb://``) is false
         # to yarl, and Faust then silently takes the app's default instead.
         store=f"{pipeline.table_store}://",

@@ -22,6 +22,7 @@ from rules.engine import CaseState, Output
 from rules.events import Event, Rejection, future_stamped, parse_line
 from rules.live import on_action, on_event, on_tick
 from rules.records import Record
+from streams.outbox import Outbox
 from streams.provenance import SCOPE_HEADER, SENDER_HEADER, header, received_at
 from streams.rejections import rejection_message, too_large
 
@@ -236,13 +237,13 @@ class Batch:
         for rec in self.timed:
             j.metrics.lateness.observe(max(0.0, acked - (rec.at + j.conf.grace)))
         table = j.cases
-        futures = []
+        outbox = Outbox(j.app.producer._ensure_producer(), table.changelog)
         values: list[bytes | None] = []
         for key, (partition, st) in self.states.items():
             state = None if st is None else j.stored(st)
             values.append(state)
-            futures.append(await send(table.changelog, key, state, partition, None, None))
-        acks = [await fut for fut in futures]
+            outbox.add(partition, key, state)
+        written = await outbox.send()
         # The local table follows Kafka: never ahead of the changelog (streams.local_tables).
         for (key, (partition, st)), state in zip(self.states.items(), values, strict=True):
             if st is None or state is None:
@@ -254,6 +255,6 @@ class Batch:
                 j.decoded[key] = st
                 j.decoded.move_to_end(key)
                 j.timers.set(partition, st.case_id, j.wake_at(st))
-        table.written(acks)
+        table.written(written)
         while len(j.decoded) > j.conf.state_cache:
             j.decoded.popitem(last=False)

@@ -240,10 +240,12 @@ class Judge:
                 key, value = key_format % p, b"%d" % offset
                 writes.append((key, p, value))
                 futures.append(await send(table.changelog, key, value, p, None, None))
-        acks = [await fut for fut in futures]
+        top: dict[int, int] = {}
+        for meta in [await fut for fut in futures]:
+            top[meta.partition] = max(top.get(meta.partition, -1), meta.offset)
         for key, p, value in writes:
             table.put(key, p, value)
-        table.written(acks)
+        table.written(top)
 
     # -- ownership ----------------------------------------------------------------------
     async def recovered(self, active: set[int]) -> int:

@@ -75,14 +75,10 @@ class LocalTable:
                 if key != offset_key:
                     yield value
 
-    def written(self, acks: Iterable[Any]) -> None:
-        """The changelog acknowledged these writes (aiokafka's ``RecordMetadata``): RocksDB remembers the highest
-        offset per partition, so a restart reads only what came after it."""
+    def written(self, offsets: dict[int, int]) -> None:
+        """The changelog acknowledged writes up to these offsets (per partition): RocksDB remembers them, so a
+        restart reads only what came after."""
         if not self._rocks:
             return
-        top: dict[int, int] = {}
-        for meta in acks:
-            if meta.offset > top.get(meta.partition, -1):
-                top[meta.partition] = meta.offset
-        for p, offset in top.items():
+        for p, offset in offsets.items():
             self._store.set_persisted_offset(TP(self.changelog, p), offset)
