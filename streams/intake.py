@@ -1,4 +1,5 @@
-"""The worker's intake: each fetch of its input topics handed to judging whole, past Faust's per-message path.
+"""The intake of the worker and the sink: each fetch of their input topics handed over whole, past Faust's
+per-message path.
 
 Faust delivers every message on its own: a task raced against flow control
 (``wait_first``), a ``Message`` and an ``Event`` object, the conductor, a
@@ -6,9 +7,10 @@ channel queue, a stream and its acknowledgement bookkeeping.  Profiled, that
 path cost the worker more than judging did (README, Performance).  The worker
 needs none of it: its own read positions decide what is judged and when
 (``streams.positions``), and it commits the group's offsets from them
-(``streams.app``).  So this consumer takes what aiokafka fetched for the input
-topics as one list per fetch and awaits the worker's handler with it; every
-other topic (the tables' changelogs while they recover) goes Faust's usual way.
+(``streams.app``); the sink commits what it has written (``streams.sink``).
+So this consumer takes what aiokafka fetched for the input topics as one list
+per fetch and awaits the process's handler with it; every other topic (the
+tables' changelogs while they recover) goes Faust's usual way.
 
 Faust keeps everything else: the consumer group and its rebalancing, tables,
 changelogs and recovery, flow control.  A fetch made before a rebalance is
