@@ -120,12 +120,17 @@ def create_app(
     metrics.open_timers.set_function(lambda: len(timers))
     metrics.catching_up.set_function(lambda: len(positions.target) + len(action_positions.target))
 
+    group = GroupOffsets(app)
+
     async def judge_fetch(messages: list[Any]) -> None:
         async with lock:
             try:
                 await judge.run(messages)
             except Exception as e:
                 _stop(e)
+            # Ticks have no positions: once judged (or held, rebuilt from the states after a restart) they are
+            # done, and a restarted worker does not read them all again.
+            group.done_with(m for m in messages if m.topic == topics.ticks)
 
     use_intake(app, Intake(frozenset(source.topics), judge_fetch))
     app.topics.add(source)  # subscribed by the group and co-partitioned with the tables, as an agent's would be
@@ -148,8 +153,6 @@ def create_app(
                    "catching_up": {t: {str(p): o for p, o in c.items()} for t, c in judge.catching_up().items()}},
         )  # fmt: skip
 
-    group = GroupOffsets(app)
-
     async def commit_positions() -> None:
         """Make the group's committed offsets the worker's positions: the offsets a restarted consumer seeks to.
 
@@ -165,18 +168,32 @@ def create_app(
             judge.revoked({tp.partition for tp in revoked if tp.topic == topics.events})
             group.forget(revoked)
 
+    async def send_ticks(now: int, marks: dict[int, dict[str, int]]) -> None:
+        due: dict[int, list[str]] = {}
+        for partition, case_id in timers.due(now, lambda p: p in marks and judge.live(p)):
+            due.setdefault(partition, []).append(case_id)
+        for partition, case_ids in due.items():  # one tick per partition names all its due cases
+            for i in range(0, len(case_ids), 1000):
+                value = orjson.dumps({"cases": case_ids[i : i + 1000], "after": marks[partition]})
+                await ticks.send(key=b"tick", value=value, partition=partition)
+
     @app.task  # type: ignore[untyped-decorator]
     async def drive_timers() -> None:
         """The one loop that turns due instants into ticks for this worker's caught-up partitions."""
         while True:
             now = int(time.time())
-            due: dict[int, list[str]] = {}
-            for partition, case_id in timers.due(now, judge.live):
-                due.setdefault(partition, []).append(case_id)
-            for partition, case_ids in due.items():  # one tick per partition names all its due cases
-                for i in range(0, len(case_ids), 1000):
-                    await ticks.send(key=b"tick", value=orjson.dumps(case_ids[i : i + 1000]), partition=partition)
             earliest = timers.earliest(judge.live)
+            if earliest is not None and earliest <= now:
+                try:
+                    # Where each input ends now: a tick fires once everything before it is judged, so an event
+                    # that reached Kafka before the tick was sent is always applied first (streams.judging).
+                    marks = await judge.watermarks(sorted(timers.index))
+                except Exception as e:  # Kafka away: the due cases stay in the index until the next round
+                    log.warning("could not read the inputs' end offsets for ticks: %r", e)
+                    marks = None
+                if marks is not None:
+                    await send_ticks(now, marks)
+                earliest = timers.earliest(judge.live)
             delay = 1.0 if earliest is None else min(1.0, max(0.02, earliest - time.time()))
             timers.changed.clear()
             with contextlib.suppress(TimeoutError):

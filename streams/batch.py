@@ -32,6 +32,19 @@ if TYPE_CHECKING:
 log = logging.getLogger("approval_monitor.worker")
 
 
+def parse_tick(msg: Any) -> tuple[int, list[str], dict[str, int]]:
+    """(partition, due cases, each input's end offset when the tick was sent); a tick from before the offsets
+    were sent is a bare list of cases, and one that is not JSON names nothing."""
+    try:
+        got = orjson.loads(msg.value)
+        if isinstance(got, list):
+            return msg.partition, [str(c) for c in got], {}
+        return msg.partition, [str(c) for c in got["cases"]], {str(t): int(o) for t, o in got["after"].items()}
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+        log.error("a tick that is not one the worker sends was skipped", extra={"offset": msg.offset})
+        return msg.partition, [], {}
+
+
 class Batch:
     """One batch: its states, outputs and wake-ups, made durable in that order."""
 
@@ -156,15 +169,6 @@ class Batch:
             f"{agency!r}: send it with a key of that agency"
         )
         return Rejection(msg.offset, ev.event_id, ev.case_id, "out_of_scope", reason, ev.raw)
-
-    def tick(self, msg: Any) -> None:
-        try:
-            case_ids = orjson.loads(msg.value)
-        except orjson.JSONDecodeError:
-            log.error("a tick that is not a JSON list was skipped", extra={"offset": msg.offset})
-            return
-        for case_id in case_ids:
-            self.wake(str(case_id).encode(), msg.partition)
 
     def wake(self, key: bytes, partition: int) -> None:
         st = self.load(key, partition)

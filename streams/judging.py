@@ -24,7 +24,7 @@ from rules.engine import CaseState, Engine, state_from_json, state_to_json
 from rules.errors import BadInput
 from rules.planning import plan_id
 from rules.state import UnknownVersion, bound_item
-from streams.batch import Batch
+from streams.batch import Batch, parse_tick
 from streams.local_tables import LocalTable
 from streams.metrics import PipelineMetrics
 from streams.positions import GAP, SKIP, Positions
@@ -95,6 +95,7 @@ class Judge:
         self.plan_id = plan_id(engine.pack)
         self.last_input = time.monotonic()  # when the consumer last handed over a batch
         self.reported_stall: set[tuple[str, int]] = set()  # partitions being read directly: warned once
+        self.held: list[tuple[int, list[str], dict[str, int]]] = []  # ticks waiting for their inputs to be judged
 
     def wake_at(self, st: CaseState) -> int | None:
         return self._wake(st.due, st.closed, st.awaiting, st.last_t)
@@ -173,7 +174,8 @@ class Judge:
             self._judge(batch, msg, pos)
         for msg in ticks:
             if self.live(msg.partition):  # a partition catching up fires nothing
-                batch.tick(msg)
+                self.held.append(parse_tick(msg))
+        self._fire_ready_ticks(batch)
         batch.fire_wall_clock()
         await batch.commit()
         await self.save_positions()
@@ -201,6 +203,7 @@ class Judge:
             batch = Batch(self, int(time.time()))
             for rec in missed:
                 self._judge(batch, rec, pos)
+            self._fire_ready_ticks(batch)
             batch.fire_wall_clock()
             await batch.commit()
             await self.save_positions()
@@ -210,6 +213,29 @@ class Judge:
         pos.caught_up(partition)
         self.timers.changed.set()
         return False
+
+    async def watermarks(self, partitions: list[int]) -> dict[int, dict[str, int]]:
+        """Per partition, each input's end offset now: what a tick sent now must wait to be judged."""
+        ends = {topic: await pos.end_offsets_now(partitions) for topic, (pos, _) in self.feeds.items()}
+        return {p: {topic: offsets[p] for topic, offsets in ends.items()} for p in partitions}
+
+    def _fire_ready_ticks(self, batch: Batch) -> None:
+        """Ticks whose inputs are judged up to where they ended when the tick was sent: fired now, in this batch.
+
+        The tick waits for the events (and actions) already in Kafka when it was sent, whichever order the
+        consumer fetched the topics in: a completion that reached Kafka before its deadline plus the grace is
+        applied before the overdue could be raised, however far behind the consumer is.
+        """
+        waiting = []
+        for partition, cases, after in self.held:
+            if not self.live(partition):
+                continue  # revoked or catching up again: its timers are rebuilt when it is live
+            if all(self.feeds[topic][0].next.get(partition, 0) >= offset for topic, offset in after.items()):
+                for case_id in cases:
+                    batch.wake(case_id.encode(), partition)
+            else:
+                waiting.append((partition, cases, after))
+        self.held = waiting
 
     def stalled(self, after: float) -> list[tuple[str, int]]:
         """Partitions catching up that the consumer has not served for ``after`` seconds while it was idle, or
@@ -251,6 +277,7 @@ class Judge:
     async def recovered(self, active: set[int]) -> int:
         """Recovery is complete: positions, catch-up targets and due-indexes of ``active`` partitions."""
         self.decoded.clear()
+        self.held = []
         self.timers.reset(active)
         for pos, key_format in self.feeds.values():
             pos.drop(pos.owned())
@@ -287,6 +314,7 @@ class Judge:
 
     def revoked(self, partitions: set[int]) -> None:
         self.decoded.clear()
+        self.held = [t for t in self.held if t[0] not in partitions]
         self.timers.drop(partitions)
         for pos, _ in self.feeds.values():
             pos.drop(partitions)

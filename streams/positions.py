@@ -163,6 +163,13 @@ class Positions:
         ends = await reader.end_offsets(tps)
         return {tp.partition: (first[tp], ends[tp]) for tp in tps}
 
+    async def end_offsets_now(self, partitions: Iterable[int]) -> dict[int, int]:
+        """The end offset of each of ``partitions`` now (one request)."""
+        reader = await self._ensure_reader()
+        tps = [TopicPartition(self.topic, p) for p in partitions]
+        ends = await reader.end_offsets(tps) if tps else {}
+        return {tp.partition: off for tp, off in ends.items()}
+
     async def _ensure_reader(self) -> AIOKafkaConsumer:
         if self._reader is None:
             reader = AIOKafkaConsumer(
