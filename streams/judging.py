@@ -95,7 +95,8 @@ class Judge:
         self.plan_id = plan_id(engine.pack)
         self.last_input = time.monotonic()  # when the consumer last handed over a batch
         self.reported_stall: set[tuple[str, int]] = set()  # partitions being read directly: warned once
-        self.held: list[tuple[int, list[str], dict[str, int]]] = []  # ticks waiting for their inputs to be judged
+        # Ticks waiting for their inputs to be judged: (partition, cases, end offsets when sent, held since).
+        self.held: list[tuple[int, list[str], dict[str, int], float]] = []
 
     def wake_at(self, st: CaseState) -> int | None:
         return self._wake(st.due, st.closed, st.awaiting, st.last_t)
@@ -174,7 +175,7 @@ class Judge:
             self._judge(batch, msg, pos)
         for msg in ticks:
             if self.live(msg.partition):  # a partition catching up fires nothing
-                self.held.append(parse_tick(msg))
+                self.hold(msg)
         self._fire_ready_ticks(batch)
         batch.fire_wall_clock()
         await batch.commit()
@@ -227,20 +228,35 @@ class Judge:
         applied before the overdue could be raised, however far behind the consumer is.
         """
         waiting = []
-        for partition, cases, after in self.held:
-            if not self.live(partition):
-                continue  # revoked or catching up again: its timers are rebuilt when it is live
-            if all(self.feeds[topic][0].next.get(partition, 0) >= offset for topic, offset in after.items()):
+        for partition, cases, after, since in self.held:
+            if partition not in self.positions.next:
+                continue  # given away: its next owner rebuilds the timers from the states
+            if self.live(partition) and all(
+                self.feeds[topic][0].next.get(partition, 0) >= offset for topic, offset in after.items()
+            ):
                 for case_id in cases:
                     batch.wake(case_id.encode(), partition)
             else:
-                waiting.append((partition, cases, after))
+                waiting.append((partition, cases, after, since))
         self.held = waiting
+
+    def hold(self, msg: Any) -> None:
+        partition, cases, after = parse_tick(msg)
+        self.held.append((partition, cases, after, time.monotonic()))
 
     def stalled(self, after: float) -> list[tuple[str, int]]:
         """Partitions catching up that the consumer has not served for ``after`` seconds while it was idle, or
         for ten times that however busy it was (it serves one partition's fetched records at a time)."""
-        idle = time.monotonic() - self.last_input >= after
+        now = time.monotonic()
+        idle = now - self.last_input >= after
+        # A tick held that long for offsets the consumer does not deliver: read up to them directly, as a
+        # partition catching up is (its timers wait meanwhile, as they do while catching up).
+        for partition, _, marks, since in self.held:
+            if now - since >= (after if idle else 10 * after):
+                for topic, offset in marks.items():
+                    pos = self.feeds[topic][0]
+                    if pos.next.get(partition, offset) < offset and partition not in pos.target:
+                        pos.target[partition] = offset
         return [
             (topic, p)
             for topic, (pos, _) in self.feeds.items()
