@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 import uvicorn
-from kafka import KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from approval_monitor.embedded import free_port
 from approval_monitor.packs import load_pack
@@ -281,6 +281,26 @@ def proven_records(lines: list[bytes]) -> list[dict]:
         if parse_instant(r["at"]) < last[r["case_id"]]
         or (r["kind"] in immediate and parse_instant(r["at"]) <= last[r["case_id"]])
     ]
+
+
+def wait_judged(bootstrap: str, names: Names, timeout: float = 60) -> None:
+    """Until the worker has judged everything on the events topic now: its group's committed offsets, which it
+    commits from its read positions once a second, reach the topic's ends."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        tps = [TopicPartition(names.events, p) for p in range(names.partitions)]
+        ends = consumer.end_offsets(tps)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            done = admin.list_group_offsets({names.app_id: None}).get(names.app_id, {})
+            if all(end == 0 or (tp in done and done[tp].offset >= end) for tp, end in ends.items()):
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"the worker did not judge {names.events} up to {ends} within {timeout}s")
+    finally:
+        consumer.close()
+        admin.close()
 
 
 def past_history(now: int) -> list[dict[str, Any]]:

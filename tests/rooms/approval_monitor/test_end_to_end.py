@@ -23,7 +23,7 @@ import pytest
 from fastapi.testclient import TestClient
 from support import ROOT, SAMPLE_PACK
 from support.data import AUTH, KEYS
-from support.live import Names, Worker, past_history
+from support.live import Names, Worker, past_history, wait_judged
 
 from api.app import create_api
 from api.auth import Keyring
@@ -100,9 +100,7 @@ def test_events_posted_over_http_come_back_as_records_timelines_and_the_overdue_
             half = len(objs) // 2
             for i in range(0, len(objs), 200):  # batches, as an agency system would send them
                 if i >= half > i - 200:  # the first half judged (and its clocks fired) before the rest arrives:
-                    deadline = time.monotonic() + 60  # the cases it cuts through must see revocations
-                    while not _pages(client, "/v1/records?limit=500") and time.monotonic() < deadline:
-                        time.sleep(0.5)
+                    wait_judged(kafka_bootstrap, names)  # the cases it cuts through must see revocations
                 res = client.post("/v1/events", json=objs[i : i + 200], headers=AUTH["ingest"])
                 assert res.status_code == 200 and all(r["ok"] for r in res.json()), res.text
             expected, docs = _replayed(objs, now)
