@@ -160,8 +160,8 @@ class Positions:
         if not tps:
             return {}
         first = await reader.beginning_offsets(tps)
-        ends = await reader.end_offsets(tps)
-        return {tp.partition: (first[tp], ends[tp]) for tp in tps}
+        ends = await self.end_offsets_now(tp.partition for tp in tps)
+        return {tp.partition: (first[tp], ends[tp.partition]) for tp in tps}
 
     async def end_offsets_now(self, partitions: Iterable[int]) -> dict[int, int]:
         """The end offset of each of ``partitions`` now (one request)."""
