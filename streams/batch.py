@@ -22,7 +22,7 @@ from rules.engine import CaseState, Output
 from rules.events import Event, Rejection, future_stamped, parse_line
 from rules.live import on_action, on_event, on_tick
 from rules.records import Record
-from streams.outbox import Outbox
+from streams.outbox import Outbox, of_topic
 from streams.provenance import SCOPE_HEADER, SENDER_HEADER, header, received_at
 from streams.rejections import rejection_message, too_large
 
@@ -218,21 +218,18 @@ class Batch:
     async def commit(self) -> None:
         """Records acknowledged, then states written and acknowledged; positions are saved after."""
         j = self.j
-        futures = []
-        # Straight to the producer: Faust's topic layer (schemas, sensors, future
-        # wrappers) cost more per message than judging the event did.
-        send = j.app.producer.send
+        # Straight to the producer, a record batch per partition: Faust's topic layer (schemas,
+        # sensors, future wrappers) and even aiokafka's ``send`` cost more per message than judging did.
+        box = Outbox(j.app.producer._ensure_producer())
+        await box.ready(j.conf.records_topic, j.conf.rejected_topic)
         for out, msg in self.outputs:
             if type(out) is Record:
-                value = orjson.dumps(out.to_json())
-                futures.append(await send(j.conf.records_topic, out.case_id.encode(), value, None, None, None))
+                box.put(j.conf.records_topic, out.case_id.encode(), orjson.dumps(out.to_json()))
             else:
                 assert isinstance(out, Rejection)
                 key = out.case_id.encode() if out.case_id else msg.key
-                value = rejection_message(out, msg, j.conf.rejected_max_bytes)
-                futures.append(await send(j.conf.rejected_topic, key, value, None, None, None))
-        for fut in futures:
-            await fut
+                box.put(j.conf.rejected_topic, key, rejection_message(out, msg, j.conf.rejected_max_bytes))
+        await box.send()
         acked = time.time()
         j.metrics.events.inc(self.events)
         counts = Counter((True, o.kind) if isinstance(o, Record) else (False, o.code) for o, _ in self.outputs)
@@ -241,13 +238,12 @@ class Batch:
         for rec in self.timed:
             j.metrics.lateness.observe(max(0.0, acked - (rec.at + j.conf.grace)))
         table = j.cases
-        outbox = Outbox(j.app.producer._ensure_producer(), table.changelog)
         values: list[bytes | None] = []
         for key, (partition, st) in self.states.items():
             state = None if st is None else j.stored(st)
             values.append(state)
-            outbox.add(partition, key, state)
-        written = await outbox.send()
+            box.add(table.changelog, partition, key, state)
+        written = of_topic(await box.send(), table.changelog)
         # The local table follows Kafka: never ahead of the changelog (streams.local_tables).
         for (key, (partition, st)), state in zip(self.states.items(), values, strict=True):
             if st is None or state is None:

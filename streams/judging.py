@@ -27,6 +27,7 @@ from rules.state import UnknownVersion, bound_item
 from streams.batch import Batch, parse_tick
 from streams.local_tables import LocalTable
 from streams.metrics import PipelineMetrics
+from streams.outbox import Outbox, of_topic
 from streams.positions import GAP, SKIP, Positions
 from streams.timers import Timers
 
@@ -274,20 +275,20 @@ class Judge:
             self.timers.changed.set()
 
     async def save_positions(self) -> None:
-        send = self.app.producer.send
         table = self.saved_positions
-        futures, writes = [], []
+        box = Outbox(self.app.producer._ensure_producer())
+        writes = []
         for pos, key_format in self.feeds.values():
             for p, offset in pos.take_changed().items():
                 key, value = key_format % p, b"%d" % offset
                 writes.append((key, p, value))
-                futures.append(await send(table.changelog, key, value, p, None, None))
-        top: dict[int, int] = {}
-        for meta in [await fut for fut in futures]:
-            top[meta.partition] = max(top.get(meta.partition, -1), meta.offset)
+                box.add(table.changelog, p, key, value)
+        if not writes:
+            return
+        written = of_topic(await box.send(), table.changelog)
         for key, p, value in writes:
             table.put(key, p, value)
-        table.written(top)
+        table.written(written)
 
     # -- ownership ----------------------------------------------------------------------
     async def recovered(self, active: set[int]) -> int:
