@@ -6,6 +6,7 @@ from typing import Any
 
 from rules.records import UNCOUNTED_KINDS
 from rules.timeutil import parse_instant
+from store.sqlite_bulk import from_json
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -76,9 +77,26 @@ CREATE INDEX IF NOT EXISTS steps_open_clocks
     ON steps (deadline, case_id, step, agency_id, item_code, handler_id, limit_seconds, handled, paused)
     WHERE completed IS NULL;
 """
-RECORD_INSERT = (
+RECORD_INSERT = from_json(
     "INSERT OR IGNORE INTO records (id, kind, case_id, step, at, agency_id, item_code, handler_id, points, doc, "
-    "chain_p, chain_n, chain_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    "chain_p, chain_n, chain_hash)",
+    13,
+    blobs=(9,),
+)
+REVOKED_INSERT = from_json("INSERT OR IGNORE INTO revoked (record_id, revoker)", 2)
+CASE_INSERT = from_json(
+    "INSERT OR REPLACE INTO cases (case_id, agency_id, item_code, handler_id, status, submitted, completed, deadline, "
+    "doc, handled, paused)",
+    11,
+    blobs=(8,),
+)
+STEP_INSERT = from_json(
+    "INSERT INTO steps (case_id, step, agency_id, item_code, handler_id, started, completed, deadline, limit_seconds, "
+    "handled, ratio, paused)",
+    12,
+)
+DELIVERY_INSERT = from_json(
+    "INSERT OR REPLACE INTO deliveries (id, subscription_id, record_id, status, at, doc)", 6, blobs=(5,)
 )
 
 # Which records count: a revocation or an adjustment counts for nothing, and neither does the record it withdraws,

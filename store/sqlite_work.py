@@ -10,6 +10,7 @@ import orjson
 
 from rules.timeutil import parse_instant
 from store.base import NEWEST_FIRST, Page, WorkQuery, decode_cursor
+from store.sqlite_bulk import doc_text, from_json, rows_param
 from store.sqlite_schema import subtree_clause
 
 T = TypeVar("T")
@@ -22,6 +23,9 @@ CREATE TABLE IF NOT EXISTS work (
 CREATE INDEX IF NOT EXISTS work_newest ON work (type, at DESC, id);
 CREATE INDEX IF NOT EXISTS work_due ON work (type, status, due);
 """
+WORK_INSERT = from_json(
+    "INSERT OR REPLACE INTO work (id, type, case_id, record_id, agency_id, status, at, due, doc)", 9, blobs=(8,)
+)
 
 
 class SqliteWork:
@@ -34,15 +38,15 @@ class SqliteWork:
         raise NotImplementedError  # provided by SqliteQueries
 
     async def put_work(self, docs: Sequence[dict[str, Any]]) -> None:
-        rows = [
+        rows = rows_param([
             (d["id"], d["type"], d["case_id"], d.get("record_id"), d["agency_id"], d["status"], parse_instant(d["at"]),
-             None if d.get("due") is None else parse_instant(d["due"]), orjson.dumps(d))
+             None if d.get("due") is None else parse_instant(d["due"]), doc_text(d))
             for d in docs
-        ]  # fmt: skip
+        ])  # fmt: skip
 
         def write(db: sqlite3.Connection) -> None:
             with db:
-                db.executemany("INSERT OR REPLACE INTO work VALUES (?,?,?,?,?,?,?,?,?)", rows)
+                db.execute(WORK_INSERT, rows)
 
         await self._run(write)
 

@@ -6,7 +6,8 @@ publishes nothing twice and judging stays fast.
 
 A separate Faust app (its own consumer group) so indexing can lag, stop or be
 rebuilt without touching the judging workers.  Each fetch (``streams.intake``)
-is written to the store before its offsets may be committed, and a failed write
+is decoded while the store writes the one before (one write in flight, in
+order) and is written before its offsets may be committed, and a failed write
 is retried with capped exponential backoff and jitter until the store answers —
 so a store that goes away for a while costs lag, never data, and nothing is
 committed that was not written.  Records are
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -57,6 +59,40 @@ def _documents(engine: Engine, value: bytes, now: int) -> tuple[dict[str, Any] |
     return doc, work_documents(st)
 
 
+@dataclass(slots=True)
+class Fetch:
+    """One fetch, decoded: what the store is to hold of it."""
+
+    records: list[tuple[int, dict[str, Any]]]  # (partition, record): the trail links each partition's in order
+    cases: list[dict[str, Any]]
+    work: list[dict[str, Any]]
+    deliveries: list[dict[str, Any]]
+
+
+def _decode(engine: Engine, topics: Topics, messages: list[Any], now: int) -> Fetch:
+    records: list[tuple[int, dict[str, Any]]] = []
+    deliveries: dict[str, dict[str, Any]] = {}  # by id: a later outcome replaces an earlier one
+    states: dict[bytes, bytes] = {}  # a case's latest state in the fetch: earlier ones are never decoded
+    for msg in messages:
+        if msg.value is None:
+            continue
+        if msg.topic == topics.records:
+            records.append((msg.partition, orjson.loads(msg.value)))
+        elif msg.topic == topics.deliveries:
+            entry = orjson.loads(msg.value)
+            deliveries[entry["id"]] = entry
+        else:
+            states[msg.key] = msg.value
+    cases: list[dict[str, Any]] = []
+    work: list[dict[str, Any]] = []
+    for value in states.values():
+        doc, docs = _documents(engine, value, now)
+        if doc is not None:
+            cases.append(doc)
+        work += docs
+    return Fetch(records, cases, work, list(deliveries.values()))
+
+
 def create_sink_app(
     topics: Topics,
     kafka: Kafka,
@@ -82,7 +118,8 @@ def create_sink_app(
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: set[Any], **kwargs: Any) -> None:
-        async with lock:  # the batch in flight is stored (and linked) before another sink may take its partitions
+        await settle()  # the fetch in flight is stored (and linked) before another sink may take its partitions
+        async with lock:
             trail.forget()
             group.forget(revoked)  # written but not yet committed: the next owner writes it again (idempotent)
 
@@ -109,10 +146,22 @@ def create_sink_app(
         except Exception as e:  # the store away: the next look will do
             log.warning("could not look at this month's indices: %r", e)
 
+    writing: list[asyncio.Future[None]] = []  # the fetch being written while the next one is decoded
+
+    async def settle() -> None:
+        while writing:
+            await writing.pop()
+
     async def index(messages: list[Any]) -> None:
-        """One fetch: written to the store (retried until it is), then its offsets may be committed."""
+        """One fetch: decoded while the store writes the one before (its thread runs SQLite without the GIL),
+        then written after it (retried until it is), and only then may its offsets be committed."""
+        fetch = _decode(engine, topics, messages, int(time.time()))
+        await settle()  # one write in flight at most: in order, and the intake waits while the store lags
+        writing.append(asyncio.ensure_future(write(fetch, messages)))
+
+    async def write(fetch: Fetch, messages: list[Any]) -> None:
         async with lock:
-            await write(messages)
+            await store_fetch(fetch)
             await trail.anchor()
             group.done_with(messages)
 
@@ -125,28 +174,8 @@ def create_sink_app(
             await asyncio.sleep(1.0)
             await group.commit()
 
-    async def write(messages: list[Any]) -> None:
-        records: list[tuple[int, dict[str, Any]]] = []
-        deliveries: dict[str, dict[str, Any]] = {}  # by id: a later outcome replaces an earlier one
-        states: dict[bytes, bytes] = {}  # a case's latest state in the batch: earlier ones are never decoded
-        for msg in messages:
-            if msg.value is None:
-                continue
-            if msg.topic == topics.records:
-                records.append((msg.partition, orjson.loads(msg.value)))
-            elif msg.topic == topics.deliveries:
-                entry = orjson.loads(msg.value)
-                deliveries[entry["id"]] = entry
-            else:
-                states[msg.key] = msg.value
-        now = int(time.time())
-        latest: list[dict[str, Any]] = []
-        work: list[dict[str, Any]] = []
-        for value in states.values():
-            doc, docs = _documents(engine, value, now)
-            if doc is not None:
-                latest.append(doc)
-            work += docs
+    async def store_fetch(fetch: Fetch) -> None:
+        records, latest, work, deliveries = fetch.records, fetch.cases, fetch.work, fetch.deliveries
         if records:
             linked: list[list[dict[str, Any]]] = []
 
@@ -157,12 +186,11 @@ def create_sink_app(
 
             await durably(f"{len(records)} records", put)
         if latest:
-            await durably(f"{len(latest)} case documents", lambda batch=latest: store.put_cases(batch))
+            await durably(f"{len(latest)} case documents", lambda: store.put_cases(latest))
         if work:
-            await durably(f"{len(work)} 督办 and appeal documents", lambda batch=work: store.put_work(batch))
+            await durably(f"{len(work)} 督办 and appeal documents", lambda: store.put_work(work))
         if deliveries:
-            batch = list(deliveries.values())
-            await durably(f"{len(batch)} delivery log entries", lambda batch=batch: store.put_deliveries(batch))
+            await durably(f"{len(deliveries)} delivery log entries", lambda: store.put_deliveries(deliveries))
         metrics.sink_written.labels("records").inc(len(records))
         metrics.sink_written.labels("deliveries").inc(len(deliveries))
         metrics.sink_written.labels("cases").inc(len(latest))

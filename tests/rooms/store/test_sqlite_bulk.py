@@ -1,0 +1,57 @@
+"""The embedded store's batch writes (``store.sqlite_bulk``): every row as ``executemany`` wrote it, byte for byte."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import orjson
+from support.data import CASES, RECORDS
+
+from store.sqlite import SqliteStore
+from store.sqlite_bulk import from_json, rows_param
+
+AWKWARD = 'quote " backslash \\ slash / newline \n tab \t nul \x00 中文 办件 emoji 🟥 \u2028 end'
+
+
+def _record(i: int, **extra: Any) -> dict[str, Any]:
+    return {**RECORDS[0], "id": f"bulk-{i}", **extra}
+
+
+def test_a_document_is_stored_byte_for_byte_whatever_its_text(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "m.db")
+    rec = _record(1, detail=AWKWARD, handler_id="处长-1", points=2.5)
+    asyncio.run(store.put_records([rec, _record(2, points=0)]))
+    asyncio.run(store.put_cases([{**CASES[0], "item_name": AWKWARD}]))
+    db = sqlite3.connect(tmp_path / "m.db")
+    doc, kind, points, handler = db.execute(
+        "SELECT doc, typeof(doc), points, handler_id FROM records WHERE id = 'bulk-1'"
+    ).fetchone()
+    assert (doc, kind, points, handler) == (orjson.dumps(rec), "blob", 2.5, "处长-1")
+    assert db.execute("SELECT points, typeof(at) FROM records WHERE id = 'bulk-2'").fetchone() == (0.0, "integer")
+    case_doc = db.execute("SELECT doc FROM cases WHERE case_id = ?", (CASES[0]["case_id"],)).fetchone()[0]
+    assert orjson.loads(case_doc)["item_name"] == AWKWARD
+    assert asyncio.run(store.get_record("bulk-1")) == rec
+
+
+def test_a_batch_keeps_the_first_of_a_repeated_record_and_the_last_of_a_repeated_case(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "m.db")
+    asyncio.run(store.put_records([_record(1, points=1), _record(1, points=9)]))
+    first, second = {**CASES[0], "status": "open"}, {**CASES[0], "status": "completed"}
+    asyncio.run(store.put_cases([first, second]))
+    db = sqlite3.connect(tmp_path / "m.db")
+    assert db.execute("SELECT points FROM records WHERE id = 'bulk-1'").fetchall() == [(1.0,)]
+    assert db.execute("SELECT status FROM cases").fetchall() == [("completed",)]
+    steps = db.execute("SELECT count(*) FROM steps WHERE case_id = ?", (CASES[0]["case_id"],)).fetchone()[0]
+    assert steps == len(CASES[0]["steps"])  # the case's steps once, not once per document in the batch
+
+
+def test_rows_come_out_in_order_with_their_types(tmp_path: Path) -> None:
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE t (i INTEGER, r REAL, s TEXT, b BLOB, n TEXT)")
+    rows = [(1, 1.5, "a", "x\u00e9", None), (-(2**62), 0.0, "", "", "n")]
+    db.execute(from_json("INSERT INTO t (i, r, s, b, n)", 5, blobs=(3,)), rows_param(rows))
+    got = db.execute("SELECT i, r, s, b, n, typeof(b) FROM t ORDER BY rowid").fetchall()
+    assert got == [(1, 1.5, "a", "x\u00e9".encode(), None, "blob"), (-(2**62), 0.0, "", b"", "n", "blob")]
