@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from collections import Counter
+from pathlib import Path
 
 from support import SAMPLE_PACK
 
@@ -78,19 +79,25 @@ def test_simulator_is_deterministic() -> None:
     assert _sample(cases=50, seed=9) != _sample(cases=50, seed=10)
 
 
-def test_a_spilled_event_keeps_every_field() -> None:
-    """The external sort writes events to disk and back: nothing an event carries may be lost there."""
+def test_a_spilled_event_keeps_every_field(tmp_path: Path) -> None:
+    """The external sort writes events to disk and back: nothing an event carries may be lost there, and the
+    run comes back in event order, ties in input order."""
     import dataclasses
     from decimal import Decimal
 
-    from approval_monitor.replay_job import _as_tuple, _from_tuple
+    from approval_monitor.replay_job import _event, _read_run, _spill
     from rules.events import Event
 
     values = {"fee": Decimal("12.50"), "extend_hours": Decimal("0.1"), "extend_days": 3, "t": 5, "seq": 7,
               "received": 9, "raw": b"\xff{raw"}  # fmt: skip
-    ev = Event(**{f.name: values.get(f.name, f"v-{f.name}") for f in dataclasses.fields(Event)})
-    again = _from_tuple(_as_tuple(ev))
-    assert again == ev and dataclasses.asdict(again) == dataclasses.asdict(ev)
+    full = Event(**{f.name: values.get(f.name, f"v-{f.name}") for f in dataclasses.fields(Event)})
+    plain = Event(t=5, seq=3, type="case_submitted", event_id="e", case_id="c")
+    later = dataclasses.replace(plain, t=4, seq=9, fee=Decimal("1E+2"))
+    with open(_spill([full, plain, later], str(tmp_path), 0), "rb") as f:
+        again = [_event(row) for row in _read_run(f)]
+    assert again == [later, plain, full]
+    assert [dataclasses.asdict(e) for e in again] == [dataclasses.asdict(e) for e in (later, plain, full)]
+    assert type(again[2].fee) is Decimal and again[0].fee == Decimal("1E+2")
 
 
 def test_a_byte_order_mark_at_the_start_of_the_file_is_not_part_of_the_first_event() -> None:
