@@ -48,7 +48,7 @@ from rules.engine import Engine
 from rules.pack import RulePack
 from streams.config import Kafka, Pipeline, Topics
 from streams.faust_app import RAW, new_app
-from streams.intake import GroupOffsets, Intake, use_intake
+from streams.intake import use_intake
 from streams.judging import Judge, JudgeConfig, VersionsDropped
 from streams.local_tables import ROCKSDB_OPTIONS
 from streams.metrics import PipelineMetrics
@@ -120,8 +120,6 @@ def create_app(
     metrics.open_timers.set_function(lambda: len(timers))
     metrics.catching_up.set_function(lambda: len(positions.target) + len(action_positions.target))
 
-    group = GroupOffsets(app)
-
     async def judge_fetch(messages: list[Any]) -> None:
         async with lock:
             try:
@@ -132,8 +130,13 @@ def create_app(
             # done, and a restarted worker does not read them all again.
             group.done_with(m for m in messages if m.topic == topics.ticks)
 
-    use_intake(app, Intake(frozenset(source.topics), judge_fetch))
-    app.topics.add(source)  # subscribed by the group and co-partitioned with the tables, as an agent's would be
+    def read_positions() -> dict[TP, int]:
+        """The group resumes at the worker's positions.  Only a shortcut: a consumer that starts elsewhere is
+        corrected by ``Judge.run`` (skip or read directly) and by the stall watcher, so a failed commit costs
+        time, never an event."""
+        return {TP(pos.topic, p): off for pos in (positions, action_positions) for p, off in pos.next.items()}
+
+    group = use_intake(app, source, judge_fetch, resume_at=read_positions)
 
     @cases.on_recover
     async def rebuild() -> None:
@@ -146,21 +149,12 @@ def create_app(
                 _refuse(e)
         # Outside the lock, and bounded: a commit waits for any rebalance that has begun, and that
         # rebalance's revocation waits for the lock.
-        await commit_positions()
+        await group.commit()
         log.info(
             "timers rebuilt: %d cases on partitions %s; catching up on %s", n, sorted(active), judge.catching_up(),
             extra={"cases": n, "partitions": sorted(active),
                    "catching_up": {t: {str(p): o for p, o in c.items()} for t, c in judge.catching_up().items()}},
         )  # fmt: skip
-
-    async def commit_positions() -> None:
-        """Make the group's committed offsets the worker's positions: the offsets a restarted consumer seeks to.
-
-        Only a shortcut: a consumer that starts elsewhere is corrected by ``Judge.run`` (skip or read directly)
-        and by the stall watcher, so a failed commit costs time, never an event.
-        """
-        group.done({TP(pos.topic, p): off for pos in (positions, action_positions) for p, off in pos.next.items()})
-        await group.commit()
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
@@ -200,16 +194,11 @@ def create_app(
                 await asyncio.wait_for(timers.changed.wait(), timeout=delay)
 
     @app.task  # type: ignore[untyped-decorator]
-    async def commit_every_second() -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            await commit_positions()
-
-    @app.task  # type: ignore[untyped-decorator]
     async def watch_catch_up() -> None:
         """Partitions whose consumer stalls below their catch-up target are read directly."""
         while True:
             await asyncio.sleep(0.5)
+            judge.chase_held_ticks(after=pipeline.catch_up_stall_seconds)
             stalled = judge.stalled(after=pipeline.catch_up_stall_seconds)
             while stalled:  # a chunk at a time, the lock released in between: timers and the intake go on
                 for topic, partition in list(stalled):

@@ -119,9 +119,23 @@ class BatchTransport(faust_aiokafka.Transport):
         return consumer
 
 
-def use_intake(app: Any, intake: Intake) -> None:
-    """Make ``app``'s consumer (not yet created) hand ``intake.topics`` over a fetch at a time."""
-    app.transport = BatchTransport(app.conf.broker_consumer, app, intake=intake)
+def use_intake(
+    app: Any, source: Any, handler: Handler, resume_at: Callable[[], Mapping[TP, int]] | None = None
+) -> GroupOffsets:
+    """Make ``app``'s consumer (not yet created) hand ``source``'s topics to ``handler`` a fetch at a time, subscribe
+    the group to them, and commit the group's offsets once a second: what ``resume_at`` says (the worker's read
+    positions) and what the handler marked done (``GroupOffsets.done_with``)."""
+    app.transport = BatchTransport(app.conf.broker_consumer, app, intake=Intake(frozenset(source.topics), handler))
+    app.topics.add(source)  # subscribed by the group and co-partitioned with the tables, as an agent's would be
+    group = GroupOffsets(app, resume_at)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def commit_every_second() -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            await group.commit()
+
+    return group
 
 
 class GroupOffsets:
@@ -133,8 +147,9 @@ class GroupOffsets:
     late costs repeated work after a restart, never a message.
     """
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, resume_at: Callable[[], Mapping[TP, int]] | None = None) -> None:
         self.app = app
+        self.resume_at = resume_at
         self.pending: dict[TP, int] = {}
         self.committed: dict[TP, int] = {}
 
@@ -154,6 +169,8 @@ class GroupOffsets:
             self.committed.pop(tp, None)
 
     async def commit(self) -> None:
+        if self.resume_at is not None:
+            self.done(self.resume_at())
         offsets = {tp: off for tp, off in self.pending.items() if self.committed.get(tp) != off}
         if not offsets:
             return

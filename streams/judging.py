@@ -245,24 +245,27 @@ class Judge:
         partition, cases, after = parse_tick(msg)
         self.held.append((partition, cases, after, time.monotonic()))
 
-    def stalled(self, after: float) -> list[tuple[str, int]]:
-        """Partitions catching up that the consumer has not served for ``after`` seconds while it was idle, or
-        for ten times that however busy it was (it serves one partition's fetched records at a time)."""
-        now = time.monotonic()
-        idle = now - self.last_input >= after
-        # A tick held that long for offsets the consumer does not deliver: read up to them directly, as a
-        # partition catching up is (its timers wait meanwhile, as they do while catching up).
+    def _patience(self, after: float) -> float:
+        """``after`` while the consumer is idle, ten times that while it is busy (it serves one partition's
+        fetched records at a time, so a partition may wait its turn)."""
+        return after if time.monotonic() - self.last_input >= after else 10 * after
+
+    def chase_held_ticks(self, after: float) -> None:
+        """A tick held that long for offsets the consumer does not deliver: its partition is to be read up to them
+        directly, as a partition catching up is (its timers wait meanwhile, as they do while catching up)."""
+        now, patience = time.monotonic(), self._patience(after)
         for partition, _, marks, since in self.held:
-            if now - since >= (after if idle else 10 * after):
+            if now - since >= patience:
                 for topic, offset in marks.items():
                     pos = self.feeds[topic][0]
                     if pos.next.get(partition, offset) < offset and partition not in pos.target:
                         pos.target[partition] = offset
-        return [
-            (topic, p)
-            for topic, (pos, _) in self.feeds.items()
-            for p in (pos.stalled(after) if idle else pos.stalled(10 * after))
-        ]
+
+    def stalled(self, after: float) -> list[tuple[str, int]]:
+        """Partitions catching up that the consumer has not served for ``after`` seconds while it was idle, or
+        for ten times that however busy it was."""
+        patience = self._patience(after)
+        return [(topic, p) for topic, (pos, _) in self.feeds.items() for p in pos.stalled(patience)]
 
     def _judge(self, batch: Batch, msg: Any, pos: Positions) -> None:
         if pos.place(msg.partition, msg.offset) == SKIP:

@@ -35,7 +35,7 @@ from store.base import Store
 from streams.config import Kafka, Pipeline, Topics
 from streams.faust_app import RAW, new_app
 from streams.index_watch import IndexWatch
-from streams.intake import GroupOffsets, Intake, use_intake
+from streams.intake import use_intake
 from streams.metrics import PipelineMetrics
 from streams.offsets import start_uncommitted_at_earliest
 from streams.retry import RetryPolicy, until_done
@@ -114,8 +114,6 @@ def create_sink_app(
     trail = Trail(store, lambda value: anchors.send(value=value), pipeline.anchor_seconds)
     lock = asyncio.Lock()
 
-    group = GroupOffsets(app)
-
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: set[Any], **kwargs: Any) -> None:
         await settle()  # the fetch in flight is stored (and linked) before another sink may take its partitions
@@ -165,14 +163,7 @@ def create_sink_app(
             await trail.anchor()
             group.done_with(messages)
 
-    use_intake(app, Intake(frozenset(inputs), index))
-    app.topics.add(source)
-
-    @app.task  # type: ignore[untyped-decorator]
-    async def commit_every_second() -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            await group.commit()
+    group = use_intake(app, source, index)
 
     async def store_fetch(fetch: Fetch) -> None:
         records, latest, work, deliveries = fetch.records, fetch.cases, fetch.work, fetch.deliveries

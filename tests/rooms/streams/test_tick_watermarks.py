@@ -7,8 +7,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from support.judges import offline_judge
 from support.live import QUICK_PACK
-from test_wake_hints import _judge
 
 from streams.judging import Judge
 from streams.positions import Positions
@@ -25,7 +25,7 @@ class _Wakes:
 def _with_actions(tmp_path: Path) -> Judge:
     path = tmp_path / "quick.yaml"
     path.write_text(QUICK_PACK)
-    judge = _judge(path)
+    judge = offline_judge(path)
     actions = Positions("actions", "127.0.0.1:9", "test", 2**21)
     judge.feeds["actions"] = (actions, b"actions:%d")
     for pos, _ in judge.feeds.values():
@@ -72,10 +72,13 @@ def test_a_tick_held_for_offsets_never_delivered_sends_the_partition_to_be_read_
     judge = _with_actions(tmp_path)
     events = judge.feeds["events"][0]
     judge.hold(_tick(["A"], {"events": 15, "actions": 10}))
+    judge.chase_held_ticks(after=60)
     assert judge.stalled(after=60) == []  # not held long enough
     judge.held = [(p, c, a, since - 120) for p, c, a, since in judge.held]  # held two minutes, consumer idle
     judge.last_input -= 120
     events.progress_at[1] -= 120
+    assert judge.stalled(after=60) == []  # held long enough, but not yet chased
+    judge.chase_held_ticks(after=60)
     assert judge.stalled(after=60) == [("events", 1)] and not judge.live(1)
     for offset in range(10, 15):  # what the direct read judges
         events.advance(1, offset)

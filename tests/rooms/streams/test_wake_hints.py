@@ -4,39 +4,21 @@ pack and planning are the ones those instants were planned under; a dropped item
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import orjson
 import pytest
+from support.judges import offline_judge
 from support.live import QUICK_PACK
 
 import streams.judging as judging
-from approval_monitor.packs import load_pack
 from rules.engine import CaseState, Engine, state_from_json
 from rules.events import Event, parse_line
 from rules.live import on_event
 from rules.state import UnknownVersion
 from rules.timeutil import format_instant
-from streams.judging import Judge, JudgeConfig
-from streams.metrics import PipelineMetrics
-from streams.positions import Positions
 
 T0 = 1_795_312_800  # 2026-11-23T00:00:00+08:00
-
-
-def _table() -> SimpleNamespace:
-    return SimpleNamespace(changelog_topic=SimpleNamespace(get_topic_name=lambda: "changelog"),
-                           data=SimpleNamespace(data={}))  # fmt: skip
-
-
-def _judge(pack_path: Path) -> Judge:
-    config = JudgeConfig(
-        ticks_topic="ticks", records_topic="records", rejected_topic="rejected", grace=2,
-        retain_seconds=7 * 86400, state_cache=10, max_event_bytes=65536, rejected_max_bytes=2**21,
-    )  # fmt: skip
-    positions = Positions("events", "127.0.0.1:9", "test", 2**21)
-    return Judge(None, Engine(load_pack(pack_path)), _table(), _table(), positions, PipelineMetrics(), config)
 
 
 def _event(n: int, case: str, typ: str, at: int, **fields: Any) -> Event:
@@ -73,7 +55,7 @@ def pack_path(tmp_path: Path) -> Path:
 
 
 def test_the_stored_hint_gives_the_instant_re_planning_gives(pack_path: Path) -> None:
-    judge = _judge(pack_path)
+    judge = offline_judge(pack_path)
     states = _states(judge.engine)
     assert {st.due is None for st in states} == {True, False}  # the histories cover both
     for st in states:
@@ -85,7 +67,7 @@ def test_the_stored_hint_gives_the_instant_re_planning_gives(pack_path: Path) ->
 def test_the_hint_is_used_only_under_the_pack_and_planning_it_was_made_with(
     pack_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    judge = _judge(pack_path)
+    judge = offline_judge(pack_path)
     stored = [orjson.loads(judge.stored(st)) for st in _states(judge.engine)]
     expected = [judge.stored_wake(d) for d in stored]
 
@@ -101,7 +83,7 @@ def test_the_hint_is_used_only_under_the_pack_and_planning_it_was_made_with(
 
 
 def test_a_dropped_version_is_refused_with_or_without_the_hint(pack_path: Path, tmp_path: Path) -> None:
-    judge = _judge(pack_path)
+    judge = offline_judge(pack_path)
     data = orjson.loads(judge.stored(_states(judge.engine)[0]))
     data["version"] = "0000000000000000"  # a version this pack does not have
     with pytest.raises(UnknownVersion):
