@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import sqlite3
 import time
 from collections import Counter
 from pathlib import Path
@@ -13,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from support import ElasticNode
-from support.live import Names, Worker, future_history, future_pack, line_object, proven_records
+from support.live import Names, Worker, future_history, future_pack, line_object, proven_records, wait_judged
 
 from approval_monitor.embedded import free_port
 from store.base import RecordQuery
@@ -105,6 +107,65 @@ def test_worker_and_sink_fill_the_sqlite_store(kafka_bootstrap: str, tmp_path: P
     finally:
         worker.kill(signal.SIGTERM)
         sink.kill(signal.SIGTERM)
+
+
+def test_a_sink_killed_while_it_writes_a_backlog_loses_nothing_and_repeats_nothing(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """SIGKILL in the first second, then twice the moment the store grows (amid the backlog, its offsets not yet
+    committed): each fetch is written before its offsets are committed, so what a killed sink had not written is
+    written by the next, and what it wrote twice is there once (records by id, the trail unbroken, the roll-ups
+    equal to the records)."""
+    from store.verify import verify_store
+
+    names = Names(partitions=4)
+    db = tmp_path / "monitor.db"
+    env = {**names.env(kafka_bootstrap, future_pack()), "APPROVAL_MONITOR_STORE_URL": f"sqlite:///{db}"}
+    worker = Worker(env, tmp_path / "worker.log").start()
+    try:
+        worker.wait_ready()
+        lines = future_history(cases=1500)
+        expected = proven_records(lines)
+        with Emitter(kafka_bootstrap, names.events) as emitter:
+            emitter.send_many([line_object(x) for x in lines])
+        wait_judged(kafka_bootstrap, names)  # the whole backlog is in Kafka before the sink first starts
+
+        def stored() -> int:
+            if not db.exists():
+                return 0
+            with contextlib.closing(sqlite3.connect(db, timeout=30)) as c:
+                try:
+                    return int(c.execute("SELECT count(*) FROM records").fetchone()[0])
+                except sqlite3.OperationalError:  # the schema not made yet
+                    return 0
+
+        sink = Worker(env, tmp_path / "sink.log").start("sink")
+        time.sleep(0.7)  # the first second: starting, joining the group
+        sink.kill()
+        written = [stored()]
+        for _ in range(2):  # then as soon as the store grows: amid the backlog
+            sink = Worker(env, tmp_path / "sink.log").start("sink")
+            before, deadline = written[-1], time.monotonic() + 90
+            while stored() == before and time.monotonic() < deadline:
+                time.sleep(0.05)
+            sink.kill()
+            written.append(stored())
+        assert any(0 < n < len(expected) for n in written), written  # some kill landed amid the backlog
+        store = SqliteStore(db, day_offset=8 * 3600)  # the sink's (UTC+8 days): another offset rebuilds the roll-ups
+        sink = Worker(env, tmp_path / "sink.log").start("sink")
+        try:
+            _wait(lambda: len(_all_records(store)) >= len(expected), timeout=120)
+            time.sleep(2)  # anything written twice would show now
+            got = _all_records(store)
+            assert len(got) == len(expected)
+            assert sorted(r["id"] for r in got) == sorted(r["id"] for r in expected)
+            report = asyncio.run(verify_store(store, []))
+            assert report["ok"], [f["detail"] for f in report["findings"]][:5]
+        finally:
+            sink.kill(signal.SIGTERM)
+            asyncio.run(store.close())
+    finally:
+        worker.kill(signal.SIGTERM)
 
 
 def test_sink_survives_elasticsearch_going_away(
