@@ -96,19 +96,22 @@ class SqliteTrail:
 
     async def check_rollups(self) -> list[str]:
         """Where the per-day roll-ups disagree with the rows they count (a row edited or deleted behind
-        the triggers' back)."""
-        o = self.day_offset
-        day = DAY_SQL.format(at="at", o=o)
-        counted = COUNTED_SQL.format(r="records")
-        sql = (
-            f"SELECT d, agency_id, kind, SUM(n), SUM(pts) FROM ("
-            f" SELECT {day} AS d, agency_id, kind, COUNT(*) AS n, SUM(points) AS pts FROM records WHERE {counted}"
-            f" GROUP BY d, agency_id, kind"
-            f" UNION ALL SELECT day, agency_id, kind, -n, -points FROM agency_days)"
-            f" GROUP BY d, agency_id, kind HAVING SUM(n) != 0 OR ABS(SUM(pts)) > 1e-6 LIMIT 20"
-        )
+        the triggers' back).  Days are counted at the offset the roll-ups were last built for (the file's
+        ``meta``), not this process's: a process opened with another offset rebuilds them for its own, and a
+        check at a stale offset would report every record near midnight as tampered with."""
 
         def read(db: sqlite3.Connection) -> list[str]:
+            row = db.execute("SELECT value FROM meta WHERE key = 'day_offset'").fetchone()
+            o = self.day_offset if row is None else int(row[0])
+            day = DAY_SQL.format(at="at", o=o)
+            counted = COUNTED_SQL.format(r="records")
+            sql = (
+                f"SELECT d, agency_id, kind, SUM(n), SUM(pts) FROM ("
+                f" SELECT {day} AS d, agency_id, kind, COUNT(*) AS n, SUM(points) AS pts FROM records"
+                f" WHERE {counted} GROUP BY d, agency_id, kind"
+                f" UNION ALL SELECT day, agency_id, kind, -n, -points FROM agency_days)"
+                f" GROUP BY d, agency_id, kind HAVING SUM(n) != 0 OR ABS(SUM(pts)) > 1e-6 LIMIT 20"
+            )
             return [
                 f"day {format_instant(d * 86400)[:10]}, agency {a}, kind {k}: the rows count {n:+d} records and "
                 f"{p:+g} points against the roll-up"

@@ -1,14 +1,16 @@
-"""The embedded store's batch writes (``store.sqlite_bulk``): every row as ``executemany`` wrote it, byte for byte."""
+"""The embedded store's writes: batches (``store.sqlite_bulk``) row for row and byte for byte, and the roll-ups
+the triggers keep checked at the offset they were built for."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 import orjson
-from support.data import CASES, RECORDS
+from support.data import CASES, RECORDS, REVOKED, counted, filled_sqlite
 
 from store.sqlite import SqliteStore
 from store.sqlite_bulk import from_json, rows_param
@@ -55,3 +57,18 @@ def test_rows_come_out_in_order_with_their_types(tmp_path: Path) -> None:
     db.execute(from_json("INSERT INTO t (i, r, s, b, n)", 5, blobs=(3,)), rows_param(rows))
     got = db.execute("SELECT i, r, s, b, n, typeof(b) FROM t ORDER BY rowid").fetchall()
     assert got == [(1, 1.5, "a", "x\u00e9".encode(), None, "blob"), (-(2**62), 0.0, "", b"", "n", "blob")]
+
+
+def test_roll_ups_are_checked_at_the_offset_they_were_last_built_for(tmp_path: Path) -> None:
+    """Another process opening the file with another day offset rebuilds the roll-ups for it; a check made
+    with the first offset must not then report every record near midnight as tampered with — and must still
+    find a record deleted behind the triggers' back."""
+    db = tmp_path / "m.db"
+    utc = filled_sqlite(db, day_offset=0)
+    assert asyncio.run(utc.check_rollups()) == []
+    asyncio.run(SqliteStore(db, day_offset=8 * 3600).setup())  # rebuilt for UTC+8 days
+    assert asyncio.run(utc.check_rollups()) == []
+    victim = next(r for r in RECORDS if counted(r, REVOKED))
+    with contextlib.closing(sqlite3.connect(db)) as c, c:
+        c.execute("DELETE FROM records WHERE id = ?", (victim["id"],))
+    assert len(asyncio.run(utc.check_rollups())) == 1
