@@ -95,7 +95,7 @@ def create_api(
     requests = Counter(
         "approval_api_requests", "API requests by endpoint and status", ["endpoint", "status"], registry=registry
     )
-    problems.install(app)
+    problems.install(app, store)
 
     @app.middleware("http")
     async def authenticate_and_count(request: Request, call_next: Any) -> Response:

@@ -2,7 +2,9 @@
 
 Routes raise the product's own error kinds (``rules.errors``); each kind has
 one status and title.  A request the schema refuses is a 422 naming each bad
-field; anything else that escapes is a bug and answers 500 without details.
+field; a store that is not answering now (its own ``unavailable`` says which
+of its client's errors mean that) is a 503 to retry; anything else that
+escapes is a bug and answers 500 without details.
 """
 
 from __future__ import annotations
@@ -25,8 +27,12 @@ from rules.errors import (
     TooLarge,
     Unavailable,
 )
+from store.base import Store
 
 log = logging.getLogger("approval_monitor.api")
+STORE_AWAY = (
+    "存储暂时无法应答（启动中、过载或不可达），请稍后重试 / the store is not answering now: retry in a few seconds"
+)
 
 
 class BadHeader(BadInput):
@@ -72,13 +78,24 @@ def status_of(exc: MonitorError) -> tuple[int, str]:
     return 400, "Bad request"
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, store: Store) -> None:
     """Register the one mapping from errors to problems."""
 
     @app.exception_handler(MonitorError)
     async def on_error(request: Request, exc: MonitorError) -> JSONResponse:
         status, title = status_of(exc)
         return problem(request, status, title, str(exc))
+
+    async def on_store_error(request: Request, exc: Exception) -> JSONResponse:
+        if not store.unavailable(exc):
+            raise exc  # a bug: 500 without details, logged by the server
+        log.warning("the store did not answer: %r", exc, extra={"path": request.url.path})
+        response = problem(request, 503, "Not available", STORE_AWAY)
+        response.headers["Retry-After"] = "5"
+        return response
+
+    for kind in store.client_errors:
+        app.add_exception_handler(kind, on_store_error)
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

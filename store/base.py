@@ -253,4 +253,10 @@ class Store(Protocol):
 
     async def ping(self) -> bool: ...
 
+    # The backend's client errors, and which of them mean "not answering now" (down, starting, overloaded):
+    # the API answers those as 503 problems to retry, and every other as the bug it is.
+    client_errors: tuple[type[Exception], ...]
+
+    def unavailable(self, exc: BaseException) -> bool: ...
+
     async def close(self) -> None: ...

@@ -32,7 +32,8 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from elasticsearch import AsyncElasticsearch, BadRequestError
+from elastic_transport import TransportError
+from elasticsearch import ApiError, AsyncElasticsearch, BadRequestError
 from elasticsearch.helpers import async_bulk
 
 from rules.errors import Unavailable
@@ -245,6 +246,15 @@ class ElasticStore(ElasticQueries, ElasticStats, ElasticTrail, ElasticWork):
         records = await self.es.count(index=self.records, ignore_unavailable=True)
         cases = await self.es.count(index=self.cases, ignore_unavailable=True)
         return int(records["count"]), int(cases["count"])
+
+    # A node down or unreachable, or answering that it cannot now: an index whose shards are still starting
+    # (the sink has just created it), a full queue, a timeout.
+    client_errors: tuple[type[Exception], ...] = (ApiError, TransportError)
+
+    def unavailable(self, exc: BaseException) -> bool:
+        if isinstance(exc, ApiError):
+            return exc.meta.status in (429, 503, 504)
+        return isinstance(exc, TransportError)
 
     async def ping(self) -> bool:
         return bool(await self.es.ping())

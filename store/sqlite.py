@@ -138,6 +138,12 @@ class SqliteStore(SqliteQueries, SqliteStats, SqliteTrail, SqliteWork):
             db.execute("INSERT OR REPLACE INTO meta VALUES ('day_offset', ?)", (str(o),))
             db.execute("INSERT OR REPLACE INTO meta VALUES ('rollup_version', ?)", (ROLLUP_VERSION,))
 
+    client_errors: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
+
+    def unavailable(self, exc: BaseException) -> bool:
+        """The file locked by another process past the busy timeout; any other error is a bug."""
+        return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
     async def setup(self) -> None:
         await self._run(lambda db: None)
 

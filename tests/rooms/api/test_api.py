@@ -212,3 +212,19 @@ def test_http_ingest_sends_what_the_emitter_sends(kafka_bootstrap: str, tmp_path
     with Emitter(kafka_bootstrap, names.events + ".b") as e:  # the Kafka path writes the very same bytes
         e.send(good)
     assert encode(good) == encode(read_topic(kafka_bootstrap, names.events + ".b")[0][0])
+
+
+def test_a_store_that_does_not_answer_is_a_503_to_retry_not_a_crash() -> None:
+    """Elasticsearch away (or an index whose shards are still starting): a problem the page can retry, in
+    Chinese and English, with Retry-After — never an unhandled error."""
+    from approval_monitor.embedded import free_port
+    from store.elastic import ElasticStore
+
+    store = ElasticStore(f"http://127.0.0.1:{free_port()}", prefix="nobody")  # nothing listens there
+    app = create_api(store, Keyring(list(KEYS.values())), bands=[0, 5, 15, 30])
+    with TestClient(app) as c:
+        for path in ("/v1/records", "/v1/overdue"):
+            res = c.get(path, headers=AUTH["sup"])
+            assert res.status_code == 503, res.text
+            assert res.headers["content-type"] == "application/problem+json"
+            assert res.headers["retry-after"] == "5" and "存储暂时无法应答" in res.json()["detail"]
