@@ -32,8 +32,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from elastic_transport import TransportError
-from elasticsearch import ApiError, AsyncElasticsearch, BadRequestError
+from elasticsearch import ApiError, AsyncElasticsearch, BadRequestError, TransportError
 from elasticsearch.helpers import async_bulk
 
 from rules.errors import Unavailable
