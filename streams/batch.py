@@ -22,7 +22,7 @@ from rules.engine import CaseState, Output
 from rules.events import Event, Rejection, future_stamped, parse_line
 from rules.live import on_action, on_event, on_tick
 from rules.records import Record
-from streams.outbox import Outbox, of_topic
+from streams.outbox import of_topic
 from streams.provenance import SCOPE_HEADER, SENDER_HEADER, header, received_at
 from streams.rejections import rejection_message, too_large
 
@@ -220,7 +220,7 @@ class Batch:
         j = self.j
         # Straight to the producer, a record batch per partition: Faust's topic layer (schemas,
         # sensors, future wrappers) and even aiokafka's ``send`` cost more per message than judging did.
-        box = Outbox(j.app.producer._ensure_producer())
+        box = j.outbox
         await box.ready(j.conf.records_topic, j.conf.rejected_topic)
         for out, msg in self.outputs:
             if type(out) is Record:

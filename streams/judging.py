@@ -77,6 +77,7 @@ class Judge:
         action_positions: Positions | None = None,
     ) -> None:
         self.app = app
+        self._outbox: Outbox | None = None  # made on first use: the producer exists once the app has started
         self.engine = engine
         self.cases = LocalTable(cases)
         self.saved_positions = LocalTable(saved_positions)
@@ -277,9 +278,16 @@ class Judge:
         if pos.advance(msg.partition, msg.offset) and self.live(msg.partition):
             self.timers.changed.set()
 
+    @property
+    def outbox(self) -> Outbox:
+        """One for the worker's life: it learns each topic's partitions once, not once a batch."""
+        if self._outbox is None:
+            self._outbox = Outbox(self.app.producer._ensure_producer())
+        return self._outbox
+
     async def save_positions(self) -> None:
         table = self.saved_positions
-        box = Outbox(self.app.producer._ensure_producer())
+        box = self.outbox
         writes = []
         for pos, key_format in self.feeds.values():
             for p, offset in pos.take_changed().items():
