@@ -51,6 +51,7 @@ from streams.faust_app import RAW, new_app
 from streams.intake import use_intake
 from streams.judging import Judge, JudgeConfig, VersionsDropped
 from streams.local_tables import ROCKSDB_OPTIONS
+from streams.memory_store import store_url
 from streams.metrics import PipelineMetrics
 from streams.offsets import start_uncommitted_at_earliest
 from streams.positions import Positions
@@ -79,7 +80,7 @@ def create_app(
         producer_max_batch_size=256 * 1024,  # a batch's states go out as record batches (streams.outbox)
         # The app's default, not each table's ``store=``: a table's URL without a host (``rocksdb://``) is false
         # to yarl, and Faust then silently takes the app's default instead.
-        store=f"{pipeline.table_store}://",
+        store=store_url(pipeline.table_store),
     )
     # Not acked through Faust: the worker's positions say what is judged, and it commits them itself.
     source = app.topic(topics.events, topics.ticks, topics.actions, acks=False, **RAW)

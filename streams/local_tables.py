@@ -7,14 +7,14 @@ direct reads where no event is current: through Faust's API, a RocksDB table
 would put a case in the wrong partition's database and miss it when read.  So
 the worker addresses Faust's store by partition itself, here, for either store:
 
-- ``memory`` (the default): a dict; a restarted worker rebuilds it from the
-  changelog.
+- ``memory`` (the default, ``streams.memory_store``): a dict per partition; a
+  restarted worker reads the changelog in bulk.
 - ``rocksdb`` (``rocksdict``, from PyPI): one database per partition on local
   disk, with the changelog offset it holds; a restarted worker reads only the
   changelog written since, and case states live on disk, not in memory.
 
 Values are written after the changelog acknowledged them, so the local copy is
-never ahead of Kafka; the persisted offset follows each write.
+never ahead of Kafka; the offset each store says it holds follows each write.
 """
 
 from __future__ import annotations
@@ -36,7 +36,11 @@ ROCKSDB_OPTIONS: dict[str, Any] = {
 
 
 class LocalTable:
-    """A Faust table's local store, by partition (see the module's docstring)."""
+    """A Faust table's local store, by partition (see the module's docstring).
+
+    Both stores answer ``partition(p)`` with a mapping of that partition's keys
+    (``rocksdict.Rdict`` or ``dict``): get, put and delete are that mapping's own.
+    """
 
     def __init__(self, table: Any) -> None:
         self.table = table
@@ -44,41 +48,35 @@ class LocalTable:
         store = table.data
         self._rocks = hasattr(store, "_db_for_partition")
         self._store = store
-        self._dict: dict[bytes, bytes] = {} if self._rocks else store.data
+        self._partition = store._db_for_partition if self._rocks else store.partition
 
     def get(self, key: bytes, partition: int) -> bytes | None:
-        if self._rocks:
-            value: bytes | None = self._store._db_for_partition(partition).get(key)
-            return value
-        return self._dict.get(key)
+        value: bytes | None = self._partition(partition).get(key)
+        return value
 
     def put(self, key: bytes, partition: int, value: bytes) -> None:
-        if self._rocks:
-            self._store._db_for_partition(partition).put(key, value)
-        else:
-            self._dict[key] = value
+        self._partition(partition)[key] = value
 
     def delete(self, key: bytes, partition: int) -> None:
+        values = self._partition(partition)
         if self._rocks:
-            self._store._db_for_partition(partition).delete(key)
+            values.delete(key)
         else:
-            self._dict.pop(key, None)
+            values.pop(key, None)
 
     def values(self, partitions: Iterable[int]) -> Iterator[bytes]:
-        """Every value of ``partitions`` (the memory store keeps no partitions: every value it holds)."""
-        if not self._rocks:
-            yield from list(self._dict.values())
-            return
-        offset_key = self._store.offset_key
+        """Every value of ``partitions``."""
+        offset_key = self._store.offset_key if self._rocks else None
         for p in sorted(partitions):
-            for key, value in self._store._db_for_partition(p).items():
-                if key != offset_key:
-                    yield value
+            if self._rocks:
+                for key, value in self._partition(p).items():
+                    if key != offset_key:
+                        yield value
+            else:
+                yield from list(self._partition(p).values())
 
     def written(self, offsets: dict[int, int]) -> None:
-        """The changelog acknowledged writes up to these offsets (per partition): RocksDB remembers them, so a
-        restart reads only what came after."""
-        if not self._rocks:
-            return
+        """The changelog acknowledged writes up to these offsets (per partition): the store holds them, so a
+        rebalance or restart reads only what came after."""
         for p, offset in offsets.items():
             self._store.set_persisted_offset(TP(self.changelog, p), offset)

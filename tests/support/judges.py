@@ -12,9 +12,21 @@ from streams.metrics import PipelineMetrics
 from streams.positions import Positions
 
 
+class _MemoryStore:
+    """What ``LocalTable`` uses of the memory store (``streams.memory_store.Store``): a dict per partition."""
+
+    def __init__(self) -> None:
+        self.partitions: dict[int, dict[bytes, bytes]] = {}
+
+    def partition(self, partition: int) -> dict[bytes, bytes]:
+        return self.partitions.setdefault(partition, {})
+
+    def set_persisted_offset(self, tp: object, offset: int) -> None:
+        pass
+
+
 def _table() -> SimpleNamespace:
-    return SimpleNamespace(changelog_topic=SimpleNamespace(get_topic_name=lambda: "changelog"),
-                           data=SimpleNamespace(data={}))  # fmt: skip
+    return SimpleNamespace(changelog_topic=SimpleNamespace(get_topic_name=lambda: "changelog"), data=_MemoryStore())
 
 
 def offline_judge(pack_path: Path) -> Judge:
