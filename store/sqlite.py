@@ -141,8 +141,10 @@ class SqliteStore(SqliteQueries, SqliteStats, SqliteTrail, SqliteWork):
     client_errors: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
 
     def unavailable(self, exc: BaseException) -> bool:
-        """The file locked by another process past the busy timeout; any other error is a bug."""
-        return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+        """The file busy or locked by another connection past the busy timeout (SQLite's result code, whatever
+        the message's wording); any other error is a bug."""
+        code = getattr(exc, "sqlite_errorcode", None) if isinstance(exc, sqlite3.OperationalError) else None
+        return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
     async def setup(self) -> None:
         await self._run(lambda db: None)

@@ -72,3 +72,31 @@ def test_roll_ups_are_checked_at_the_offset_they_were_last_built_for(tmp_path: P
     with contextlib.closing(sqlite3.connect(db)) as c, c:
         c.execute("DELETE FROM records WHERE id = ?", (victim["id"],))
     assert len(asyncio.run(utc.check_rollups())) == 1
+
+
+def test_a_file_locked_by_another_connection_is_unavailable_and_other_errors_are_not(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "m.db")
+    asyncio.run(store.put_records([_record(1)]))
+    holder = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    other = sqlite3.connect(tmp_path / "m.db", timeout=0, isolation_level=None)
+    try:
+        try:
+            other.execute("BEGIN EXCLUSIVE")
+        except sqlite3.OperationalError as e:
+            locked = e
+        else:
+            raise AssertionError("a second exclusive transaction was granted")
+        try:
+            other.execute("SELECT * FROM no_such_table")
+        except sqlite3.OperationalError as e:
+            missing = e
+        else:
+            raise AssertionError("a missing table was read")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        other.close()
+    assert store.unavailable(locked)
+    assert not store.unavailable(missing)
+    assert not store.unavailable(ValueError("database is locked"))  # the wording alone is not SQLite's answer
