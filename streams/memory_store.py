@@ -105,6 +105,10 @@ class Store(memory.Store[bytes, bytes]):
         self.partitions: dict[int, Values] = {}
         self.offsets: dict[TP, int] = {}  # per changelog partition held: the last offset applied here
 
+    @property
+    def changelog(self) -> str:
+        return str(self.table.changelog_topic.get_topic_name())
+
     def partition(self, partition: int) -> Values:
         values = self.partitions.get(partition)
         if values is None:
@@ -132,7 +136,7 @@ class Store(memory.Store[bytes, bytes]):
     async def on_rebalance(
         self, assigned: set[TP], revoked: set[TP], newly_assigned: set[TP], generation_id: int = 0
     ) -> None:
-        topic = self.table.changelog_topic.get_topic_name()
+        topic = self.changelog
         for tp in revoked:
             if tp.topic == topic:
                 self.partitions.pop(tp.partition, None)
@@ -157,9 +161,7 @@ class Store(memory.Store[bytes, bytes]):
 
     async def on_recovery_completed(self, active_tps: set[TP], standby_tps: set[TP]) -> None:
         """Partitions neither active nor standby here any more are dropped."""
-        keep = {
-            tp.partition for tp in active_tps | standby_tps if tp.topic == self.table.changelog_topic.get_topic_name()
-        }
+        keep = {tp.partition for tp in active_tps | standby_tps if tp.topic == self.changelog}
         for p in [p for p in self.partitions if p not in keep]:
             del self.partitions[p]
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from support.data import CASES, RECORDS, REVOKED, counted, filled_sqlite
 
 from store.sqlite import SqliteStore
@@ -81,22 +82,14 @@ def test_a_file_locked_by_another_connection_is_unavailable_and_other_errors_are
     holder.execute("BEGIN EXCLUSIVE")
     other = sqlite3.connect(tmp_path / "m.db", timeout=0, isolation_level=None)
     try:
-        try:
+        with pytest.raises(sqlite3.OperationalError) as locked:
             other.execute("BEGIN EXCLUSIVE")
-        except sqlite3.OperationalError as e:
-            locked = e
-        else:
-            raise AssertionError("a second exclusive transaction was granted")
-        try:
+        with pytest.raises(sqlite3.OperationalError) as missing:
             other.execute("SELECT * FROM no_such_table")
-        except sqlite3.OperationalError as e:
-            missing = e
-        else:
-            raise AssertionError("a missing table was read")
     finally:
         holder.execute("ROLLBACK")
         holder.close()
         other.close()
-    assert store.unavailable(locked)
-    assert not store.unavailable(missing)
+    assert store.unavailable(locked.value)
+    assert not store.unavailable(missing.value)
     assert not store.unavailable(ValueError("database is locked"))  # the wording alone is not SQLite's answer
