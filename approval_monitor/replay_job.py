@@ -3,36 +3,31 @@
 The contract applies events in ``occurred_at`` order, ties in input order,
 while files arrive in whatever order upstream systems wrote them.  The job
 therefore streams the file once, rejecting bad lines as it goes, and sorts the
-valid events with an external merge sort: runs of ``chunk_events`` are sorted
-in memory and spilled to a temporary directory, then merged lazily.  Memory is
-bounded by the chunk and by open cases — a 10 GB file is never held whole.
+valid events with an external merge sort (``approval_monitor.event_sort``).
+Memory is bounded by the sort's chunk and by open cases — a 10 GB file is
+never held whole.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import heapq
-import marshal
 import multiprocessing
 import os
-import struct
 import sys
 import tempfile
 import time
 import zlib
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from decimal import Decimal
-from operator import attrgetter
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, BinaryIO
 
 import orjson
 
+from approval_monitor.event_sort import EventSort
 from approval_monitor.packs import load_pack
 from rules.engine import Engine
 from rules.events import Event, Rejection, decode, future_stamped
@@ -41,8 +36,6 @@ from rules.records import Record
 from rules.replay import DEFAULT_RETAIN_SECONDS, Replayer
 
 DEFAULT_CHUNK_EVENTS = 250_000
-_BATCH = 4096
-_order = attrgetter("t", "seq")
 
 
 @dataclass
@@ -64,60 +57,6 @@ class ReplaySummary:
 
 
 BOM = b"\xef\xbb\xbf"
-
-
-_FRAME = struct.Struct("<I")
-
-
-def _spill(events: list[Event], directory: str, index: int) -> str:
-    """Write one sorted run; marshal of plain tuples is several times faster than pickling objects.
-
-    Each batch is a length-prefixed frame read back whole and decoded with ``marshal.loads``:
-    ``marshal.load`` on a file reads it a few bytes at a time, ten times slower (issue 16's profile)."""
-    rows = _sorted_rows(events)
-    path = os.path.join(directory, f"run-{index:05}.bin")
-    with open(path, "wb") as f:
-        for i in range(0, len(rows), _BATCH):
-            blob = marshal.dumps(rows[i : i + _BATCH])
-            f.write(_FRAME.pack(len(blob)))
-            f.write(blob)
-    return path
-
-
-# Every field of an event, in declaration order: a field added to Event is spilled without a change here.
-# ``t`` and ``seq`` come first, so rows sort and merge in event order as plain tuples (``seq`` is unique:
-# no comparison goes past it), in C, with no key function.
-_FIELDS = tuple(f.name for f in dataclasses.fields(Event))
-assert _FIELDS[:2] == ("t", "seq")
-_DECIMALS = tuple(i for i, name in enumerate(_FIELDS) if name in ("fee", "extend_hours"))
-_FEE, _HOURS = _DECIMALS
-_values = attrgetter(*_FIELDS)
-Row = tuple[object, ...]
-
-
-def _sorted_rows(events: list[Event]) -> list[Row]:
-    """The events as rows in event order, converted in place: each event is freed as its row replaces it, so a
-    run costs no more memory than its events did."""
-    rows: list[Any] = events
-    for i, e in enumerate(events):
-        row = _values(e)
-        if row[_FEE] is not None or row[_HOURS] is not None:  # marshal writes no Decimal: as text
-            row = tuple(str(v) if j in _DECIMALS and v is not None else v for j, v in enumerate(row))
-        rows[i] = row
-    rows.sort()
-    return rows
-
-
-def _event(values: Row) -> Event:
-    if values[_FEE] is not None or values[_HOURS] is not None:
-        values = tuple(Decimal(str(v)) if j in _DECIMALS and v is not None else v for j, v in enumerate(values))
-    return Event(*values)  # type: ignore[arg-type]
-
-
-def _read_run(f: BinaryIO) -> Iterator[Row]:
-    while head := f.read(_FRAME.size):
-        (size,) = _FRAME.unpack(head)
-        yield from marshal.loads(f.read(size))  # noqa: S302 - our own temporary file
 
 
 class _Progress:
@@ -173,14 +112,15 @@ def replay_file(
     started = time.perf_counter()
     summary = ReplaySummary()
     write_reject = rejects.write
-    dumps, loads, JSONDecodeError = orjson.dumps, orjson.loads, orjson.JSONDecodeError
+    loads, JSONDecodeError = orjson.loads, orjson.JSONDecodeError
+    dumps, line_end = orjson.dumps, orjson.OPT_APPEND_NEWLINE
     progress = _Progress(total_bytes)
     mine, partitions = partition
     tolerance = pack.future_tolerance
 
     def reject(r: Rejection) -> None:
         summary.rejected += 1
-        write_reject(dumps(r.to_json()) + b"\n")
+        write_reject(dumps(r.to_json(), option=line_end))
 
     # Millions of short-lived acyclic objects: the cyclic collector would only
     # rescan the long-lived buffers and case states on every pass.
@@ -189,8 +129,8 @@ def replay_file(
     with ExitStack() as stack:
         stack.callback(lambda: gc.enable() if gc_was_enabled else None)
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="am-replay-", dir=spill_dir))
-        buffer: list[Event] = []
-        runs: list[str] = []
+        sort = EventSort(tmp, chunk_events)
+        add = sort.add
         seq = 0
         done_bytes = 0
         for raw in events:
@@ -228,21 +168,10 @@ def replay_file(
             if got.t >= until:
                 summary.after_until += 1
                 continue
-            buffer.append(got)
-            if len(buffer) >= chunk_events:
-                runs.append(_spill(buffer, tmp, len(runs)))
-                buffer = []
+            add(got)
         summary.lines = seq
         progress.stop()
-        if runs:
-            streams = [_read_run(stack.enter_context(open(p, "rb"))) for p in runs]
-            streams.append(iter(_sorted_rows(buffer)))  # the last run stays in memory
-            buffer = []
-            ordered: Iterator[Event] = map(_event, heapq.merge(*streams))
-        else:
-            buffer.sort(key=_order)
-            ordered = iter(buffer)
-        summary.spilled_runs = len(runs)
+        summary.spilled_runs = len(sort.runs)
 
         write = output.write
         kinds = summary.records
@@ -250,13 +179,13 @@ def replay_file(
         def sink(item: Record | Rejection) -> None:
             if type(item) is Record:
                 kinds[item.kind] += 1
-                write(dumps(item.to_json()) + b"\n")
+                write(dumps(item.to_json(), option=line_end))
             else:
                 assert isinstance(item, Rejection)
                 reject(item)
 
         replayer = Replayer(Engine(pack), sink, retain_seconds)
-        replayer.run(ordered, until)
+        replayer.run(sort.ordered(), until)
         summary.duplicates = replayer.duplicates
         summary.applied = seq - summary.rejected - summary.after_until - summary.elsewhere
         summary.open_cases = replayer.open_cases

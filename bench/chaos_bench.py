@@ -11,7 +11,7 @@ down.  The feed mixes
   (every step ends after its deadline, so no batching of them can raise and revoke);
 - **wall-clock cases**: stamped as they are sent, whose step and case deadlines
   fall during the kills (completed before or after them at random);
-- **poison messages**: empty, binary, oversized, deeply nested, wrongly keyed;
+- **poison messages**: empty, binary, oversized, deeply nested, wrongly keyed, lists and objects where names belong;
 - **督办 orders** on some wall-clock cases (the actions topic), due while the worker is being
   killed, half of them replied to before their due time: each unanswered one must escalate
   exactly once, on its due second, and no answered one may.
@@ -97,6 +97,15 @@ def poison(rng: random.Random) -> tuple[bytes | None, bytes]:
                 "type": "case_completed",
                 "occurred_at": "2026-01-01T00:00:00Z",
                 "reason": "x" * 100_000,
+            }
+        ),
+        lambda: orjson.dumps(  # any JSON value where a name or a number is expected
+            {
+                "event_id": f"p{rng.random()}",
+                "case_id": "X",
+                "type": rng.choice([["case_submitted"], {"a": 1}, 7, "limit_extended"]),
+                "occurred_at": "2026-01-01T00:00:00Z",
+                "extend_days": rng.choice([10**12, [1], {"d": 1}]),
             }
         ),
     ]

@@ -38,12 +38,6 @@ EVENT_TYPES = (
     CASE_COMPLETED,
     LIMIT_EXTENDED,
 )
-_EXTRA_REQUIRED: dict[str, tuple[str, ...]] = {
-    CASE_SUBMITTED: ("item_code", "agency_id"),
-    STEP_STARTED: ("step",),
-    STEP_COMPLETED: ("step",),
-    FEE_CHARGED: ("fee_yuan",),
-}
 _TYPE_LIST = ", ".join(EVENT_TYPES)
 OUTCOMES = ("approved", "refused", "withdrawn")  # contract §7.3: only approved cases owe every required step
 
@@ -132,13 +126,24 @@ def _ident(obj: dict[str, Any], name: str) -> str | None:
 
 
 def decode(obj: Any, seq: int, raw: bytes | None = None) -> Event | Rejection:
-    """Validate one parsed JSON value."""
+    """Validate one parsed JSON value.
+
+    Checks run in a fixed order, so an input with several faults is always
+    refused for the same one; the event is built once, at the end.  Any JSON
+    value may stand where a field is expected (a list, an object, a huge
+    number): each check tests the type before it uses the value.
+    """
     if not isinstance(obj, dict):
         return Rejection(
             seq, None, None, "not_an_object", f"an event must be a JSON object, got {type(obj).__name__}", raw
         )
-    event_id = _ident(obj, "event_id")
-    case_id = _ident(obj, "case_id")
+    get = obj.get
+    event_id = get("event_id")
+    if type(event_id) is not str or not event_id:
+        event_id = _ident(obj, "event_id")
+    case_id = get("case_id")
+    if type(case_id) is not str or not case_id:
+        case_id = _ident(obj, "case_id")
     if event_id is None or case_id is None:
         name = "event_id" if event_id is None else "case_id"
         how = "is missing" if name not in obj else f"must be a non-empty string, got {obj[name]!r}"
@@ -150,8 +155,8 @@ def decode(obj: Any, seq: int, raw: bytes | None = None) -> Event | Rejection:
             f"`{name}` {how}; every event needs event_id, case_id, type and occurred_at",
             raw,
         )
-    etype = obj.get("type")
-    if etype not in _EXTRA_REQUIRED and etype not in EVENT_TYPES:
+    etype = get("type")
+    if type(etype) is not str or etype not in _KNOWN_TYPES:  # a list or an object cannot be looked up in a set
         if "type" not in obj:
             return Rejection(
                 seq, event_id, case_id, "missing_field", f"`type` is missing; use one of {_TYPE_LIST}", raw
@@ -159,7 +164,8 @@ def decode(obj: Any, seq: int, raw: bytes | None = None) -> Event | Rejection:
         return Rejection(
             seq, event_id, case_id, "unknown_type", f"`type` {etype!r} is not known; use one of {_TYPE_LIST}", raw
         )
-    if "occurred_at" not in obj:
+    occurred = get("occurred_at", _ABSENT)
+    if occurred is _ABSENT:
         return Rejection(
             seq,
             event_id,
@@ -169,67 +175,45 @@ def decode(obj: Any, seq: int, raw: bytes | None = None) -> Event | Rejection:
             raw,
         )
     try:
-        t = parse_instant(obj["occurred_at"])
+        t = parse_instant(occurred)
     except TimestampError as e:
         return Rejection(seq, event_id, case_id, "bad_timestamp", f"`occurred_at` {e}", raw)
-    ev = Event(t, seq, etype, event_id, case_id, raw=raw)
-    if "received_at" in obj:
+    received = get("received_at", _ABSENT)
+    if received is not _ABSENT:
         try:
-            ev.received = parse_instant(obj["received_at"])
+            received = parse_instant(received)
         except TimestampError as e:
             return Rejection(seq, event_id, case_id, "bad_timestamp", f"`received_at` {e}", raw)
-    for name in _EXTRA_REQUIRED.get(etype, ()):
-        if name == "fee_yuan":
-            fee = obj.get("fee_yuan")
-            if fee is None:
-                return Rejection(
-                    seq,
-                    event_id,
-                    case_id,
-                    "missing_field",
-                    f"`fee_yuan` is required for {etype}; give the amount in yuan as a number",
-                    raw,
-                )
-            if (
-                isinstance(fee, bool)
-                or not isinstance(fee, int | float)
-                or (isinstance(fee, float) and not math.isfinite(fee))
-            ):
-                return Rejection(
-                    seq,
-                    event_id,
-                    case_id,
-                    "bad_fee",
-                    f"`fee_yuan` must be a JSON number such as 12.5, got {fee!r}",
-                    raw,
-                )
-            if fee < 0:
-                return Rejection(
-                    seq,
-                    event_id,
-                    case_id,
-                    "bad_fee",
-                    f"`fee_yuan` must not be negative, got {fee!r}; send refunds to the agency system, not as fees",
-                    raw,
-                )
-            ev.fee = Decimal(fee) if isinstance(fee, int) else Decimal(repr(fee))
-            continue
-        value = obj.get(name)
-        if not isinstance(value, str) or not value:
-            how = "is missing" if value is None else f"must be a non-empty string, got {value!r}"
-            return Rejection(seq, event_id, case_id, "missing_field", f"`{name}` {how}; {etype} needs it", raw)
-        setattr(ev, name, value)
-    handler = obj.get("handler_id")
-    if isinstance(handler, str) and handler:
-        ev.handler_id = handler
-    elif isinstance(handler, int) and not isinstance(handler, bool):
-        ev.handler_id = str(handler)
-    reason = obj.get("reason")
-    if isinstance(reason, str):
-        ev.reason = reason
+    else:
+        received = None
+    step = item_code = agency_id = fee = None
+    if etype in (STEP_STARTED, STEP_COMPLETED):
+        step = get("step")
+        if type(step) is not str or not step:
+            return _needs(obj, "step", etype, seq, event_id, case_id, raw)
+    elif etype == CASE_SUBMITTED:
+        item_code = get("item_code")
+        if type(item_code) is not str or not item_code:
+            return _needs(obj, "item_code", etype, seq, event_id, case_id, raw)
+        agency_id = get("agency_id")
+        if type(agency_id) is not str or not agency_id:
+            return _needs(obj, "agency_id", etype, seq, event_id, case_id, raw)
+    elif etype == FEE_CHARGED:
+        charged = _fee(get("fee_yuan"), etype)
+        if isinstance(charged, tuple):
+            code, why = charged
+            return Rejection(seq, event_id, case_id, code, why, raw)
+        fee = charged
+    handler = get("handler_id")
+    if type(handler) is not str or not handler:
+        handler = str(handler) if isinstance(handler, int) and not isinstance(handler, bool) else None
+    reason = get("reason")
+    if type(reason) is not str:
+        reason = None
+    ev = Event(t, seq, etype, event_id, case_id, step, item_code, agency_id, handler, fee, reason, raw, received)
     if etype == CASE_COMPLETED and "outcome" in obj:
         outcome = obj["outcome"]
-        if outcome not in OUTCOMES:
+        if type(outcome) is not str or outcome not in OUTCOMES:
             return Rejection(seq, event_id, case_id, "bad_outcome",
                              f"`outcome` {outcome!r} is not one of {', '.join(OUTCOMES)}; leave it out for approved",
                              raw)  # fmt: skip
@@ -237,14 +221,44 @@ def decode(obj: Any, seq: int, raw: bytes | None = None) -> Event | Rejection:
     if etype == CASE_SUSPENDED and "kind" in obj:
         kind = obj["kind"]
         if kind is None:
-            reason = "`kind` is null; name a suspension kind of the rule pack, or leave the field out"
-            return Rejection(seq, event_id, case_id, "bad_kind", reason, raw)
+            why = "`kind` is null; name a suspension kind of the rule pack, or leave the field out"
+            return Rejection(seq, event_id, case_id, "bad_kind", why, raw)
         ev.suspension_kind = kind if isinstance(kind, str) else orjson.dumps(kind).decode()
     if etype == LIMIT_EXTENDED:
         problem = _extension(obj, ev)
         if problem is not None:
             return Rejection(seq, event_id, case_id, "bad_extension", problem, raw)
     return ev
+
+
+_ABSENT = object()
+# Bounds no lawful extension comes near (行政许可法 §42 grants ten working days): beyond them the deadline
+# would lie past what a calendar can count, and counting day by day towards it would stall the engine.
+MAX_EXTEND_DAYS = 3660
+MAX_EXTEND_HOURS = 87_840
+_KNOWN_TYPES = frozenset(EVENT_TYPES)
+
+
+def _needs(
+    obj: dict[str, Any], name: str, etype: str, seq: int, event_id: str, case_id: str, raw: bytes | None
+) -> Rejection:
+    value = obj.get(name)
+    how = "is missing" if value is None else f"must be a non-empty string, got {value!r}"
+    return Rejection(seq, event_id, case_id, "missing_field", f"`{name}` {how}; {etype} needs it", raw)
+
+
+def _fee(fee: Any, etype: str) -> Decimal | tuple[str, str]:
+    """The charge in yuan, exactly as written, or the code and reason of its rejection."""
+    if fee is None:
+        return "missing_field", f"`fee_yuan` is required for {etype}; give the amount in yuan as a number"
+    if isinstance(fee, bool) or not isinstance(fee, int | float) or (isinstance(fee, float) and not math.isfinite(fee)):
+        return "bad_fee", f"`fee_yuan` must be a JSON number such as 12.5, got {fee!r}"
+    if fee < 0:
+        return (
+            "bad_fee",
+            f"`fee_yuan` must not be negative, got {fee!r}; send refunds to the agency system, not as fees",
+        )
+    return Decimal(fee) if isinstance(fee, int) else Decimal(repr(fee))
 
 
 def _extension(obj: dict[str, Any], ev: Event) -> str | None:
@@ -264,11 +278,17 @@ def _extension(obj: dict[str, Any], ev: Event) -> str | None:
         days = obj["extend_days"]
         if isinstance(days, bool) or not isinstance(days, int) or days < 1:
             return f"`extend_days` must be a whole number of at least 1, such as 5, got {days!r}"
+        if days > MAX_EXTEND_DAYS:
+            return f"`extend_days` {days} is more than {MAX_EXTEND_DAYS} (ten years): no calendar can time it; " \
+                "send the extension the decision grants"  # fmt: skip
         ev.extend_days = days
         return None
     hours = obj["extend_hours"]
     if isinstance(hours, bool) or not isinstance(hours, int | float) or not math.isfinite(hours) or hours <= 0:
         return f"`extend_hours` must be a positive number such as 8 or 0.5, got {hours!r}"
+    if hours > MAX_EXTEND_HOURS:
+        return f"`extend_hours` {hours!r} is more than {MAX_EXTEND_HOURS} (ten years of hours): no calendar can " \
+            "time it; send the extension the decision grants"  # fmt: skip
     ev.extend_hours = Decimal(hours) if isinstance(hours, int) else Decimal(repr(hours))
     return None
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import re
 import time
+from typing import NoReturn
 
 from rules.errors import BadInput
 
-_RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:([Zz])|([+-])(\d{2}):(\d{2}))\Z"
-)
+# ASCII digits only: ``\d`` alone also matches fullwidth and other scripts' digits, which ``int`` reads too,
+# so "２０２６-…" would pass as a time.  No groups: the reader slices fixed positions, cheaper than groups.
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(?:\.\d+)?(?:[Zz]|[+-]\d\d:\d\d)\Z", re.ASCII)
+_NO_OFFSET = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?\Z", re.ASCII)
 _DAYS_IN_MONTH = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
@@ -36,10 +38,6 @@ def days_from_civil(y: int, m: int, d: int) -> int:
 
 def _is_leap(y: int) -> bool:
     return y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
-
-
-_day_cache: dict[str, int] = {}
-_offset_cache: dict[str, int] = {"Z": 0, "z": 0}
 
 
 def _epoch_day(text: str) -> int:
@@ -62,44 +60,60 @@ def _offset(text: str, suffix: str) -> int:
 def parse_instant(text: object) -> int:
     """Epoch seconds of an RFC 3339 timestamp with an offset; fractions are truncated.
 
-    Dates and offsets repeat across millions of events, so both are cached once
-    validated; the regular expression alone guards the shape.
+    Events of one hour share their date, hour and offset, so the instant of each
+    hour (validated once) is cached and only minutes and seconds are read per
+    call; the regular expression alone guards the shape.  The cache is cleared
+    when full, so it stays small on any history.
     """
     if type(text) is not str:
         raise TimestampError(f"must be an RFC 3339 string such as 2026-11-20T09:00:00+08:00, got {type(text).__name__}")
     if _RFC3339.match(text) is None:
-        if re.match(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?\Z", text):
+        if _NO_OFFSET.match(text):
             raise TimestampError(f"{text!r} has no UTC offset; add one, e.g. {text}+08:00 or {text}Z")
         raise TimestampError(f"{text!r} is not RFC 3339; write it as 2026-11-20T09:00:00+08:00")
-    date_part = text[:10]
-    day = _day_cache.get(date_part)
-    if day is None:
-        day = _epoch_day(text)
-        if len(_day_cache) < 100_000:
-            _day_cache[date_part] = day
-    hh, mi, ss = int(text[11:13]), int(text[14:16]), int(text[17:19])
-    if hh > 23 or mi > 59 or ss > 59:
-        raise TimestampError(f"{text!r} has time {hh:02}:{mi:02}:{ss:02}; use 00:00:00-23:59:59 (no leap seconds)")
-    suffix = text[-1] if text[-1] in "Zz" else text[-6:]
-    off = _offset_cache.get(suffix)
-    if off is None:
-        off = _offset(text, suffix)
-        if len(_offset_cache) < 10_000:
-            _offset_cache[suffix] = off
-    return day * 86400 + hh * 3600 + mi * 60 + ss - off
+    # The last six characters hold the offset, or end in Z: with the first thirteen they fix the hour's instant.
+    key = text[:13] + text[-6:]
+    hour = _hour_cache.get(key)
+    if hour is None:
+        hour = _hour(text)
+        if len(_hour_cache) >= 100_000:
+            _hour_cache.clear()
+        _hour_cache[key] = hour
+    mi, ss = _SIXTY.get(text[14:16]), _SIXTY.get(text[17:19])
+    if mi is None or ss is None:  # 60-99: the shape's check lets any two digits through
+        _bad_time(text)
+    return hour + mi * 60 + ss
 
 
-_day_text: dict[int, str] = {}
+_hour_cache: dict[str, int] = {}
+_SIXTY = {f"{n:02}": n for n in range(60)}
+
+
+def _hour(text: str) -> int:
+    """The instant of ``text``'s hour (its minutes and seconds left out), every part checked."""
+    day = _epoch_day(text)
+    hh = int(text[11:13])
+    if hh > 23:
+        _bad_time(text)
+    offset = 0 if text[-1] in "Zz" else _offset(text, text[-6:])
+    return day * 86400 + hh * 3600 - offset
+
+
+def _bad_time(text: str) -> NoReturn:
+    raise TimestampError(f"{text!r} has time {text[11:19]}; use 00:00:00-23:59:59 (no leap seconds)")
+
+
+_minute_text: dict[int, str] = {}
+_SECONDS = tuple(f"{s:02}Z" for s in range(60))
 
 
 def format_instant(t: int) -> str:
-    """``YYYY-MM-DDTHH:MM:SSZ``, the one output form the contract allows."""
-    day, sec = divmod(t, 86400)
-    text = _day_text.get(day)
+    """``YYYY-MM-DDTHH:MM:SSZ``, the one output form the contract allows; each minute's text is made once."""
+    minute, sec = divmod(t, 60)
+    text = _minute_text.get(minute)
     if text is None:
-        text = time.strftime("%Y-%m-%dT", time.gmtime(day * 86400))
-        if len(_day_text) < 100_000:
-            _day_text[day] = text
-    h, sec = divmod(sec, 3600)
-    m, s = divmod(sec, 60)
-    return f"{text}{h:02}:{m:02}:{s:02}Z"
+        text = time.strftime("%Y-%m-%dT%H:%M:", time.gmtime(minute * 60))
+        if len(_minute_text) >= 100_000:
+            _minute_text.clear()
+        _minute_text[minute] = text
+    return text + _SECONDS[sec]

@@ -193,11 +193,13 @@ def test_http_ingest_sends_what_the_emitter_sends(kafka_bootstrap: str, tmp_path
                             emitter=Emitter(kafka_bootstrap, names.events))  # fmt: skip
     no_kafka = create_api(SqliteStore(tmp_path / "m.db"), Keyring(list(KEYS.values())), bands=[0, 5, 15, 30])
     with TestClient(app) as c:
-        res = c.post("/v1/events", json=[good, bad], headers=AUTH["ingest"])
+        odd = {**bad, "type": ["case_submitted"]}  # a list where a name is expected: refused, never a 500
+        res = c.post("/v1/events", json=[good, bad, odd], headers=AUTH["ingest"])
         assert res.status_code == 200
-        ok, refused = res.json()
+        ok, refused, odd_refused = res.json()
         assert ok["ok"] and isinstance(ok["offset"], int)
         assert not refused["ok"] and refused["code"] == "unknown_type" and "teleported" in refused["error"]
+        assert not odd_refused["ok"] and odd_refused["code"] == "unknown_type"
         assert c.post("/v1/events", json=[good], headers=AUTH["sup"]).status_code == 403
     with TestClient(app_scoped) as c:  # a key for city/land cannot submit a case for city/market
         (res,) = c.post("/v1/events", json=[good], headers={"Authorization": "Bearer scoped-key"}).json()

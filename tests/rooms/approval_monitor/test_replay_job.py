@@ -85,7 +85,7 @@ def test_a_spilled_event_keeps_every_field(tmp_path: Path) -> None:
     import dataclasses
     from decimal import Decimal
 
-    from approval_monitor.replay_job import _event, _read_run, _spill
+    from approval_monitor.event_sort import _event, _read_run, _spill
     from rules.events import Event
 
     values = {"fee": Decimal("12.50"), "extend_hours": Decimal("0.1"), "extend_days": 3, "t": 5, "seq": 7,
@@ -94,7 +94,7 @@ def test_a_spilled_event_keeps_every_field(tmp_path: Path) -> None:
     plain = Event(t=5, seq=3, type="case_submitted", event_id="e", case_id="c")
     later = dataclasses.replace(plain, t=4, seq=9, fee=Decimal("1E+2"))
     with open(_spill([full, plain, later], str(tmp_path), 0), "rb") as f:
-        again = [_event(row) for row in _read_run(f)]
+        again = [_event(row) for batch in _read_run(f) for row in batch]
     assert again == [later, plain, full]
     assert [dataclasses.asdict(e) for e in again] == [dataclasses.asdict(e) for e in (later, plain, full)]
     assert type(again[2].fee) is Decimal and again[0].fee == Decimal("1E+2")

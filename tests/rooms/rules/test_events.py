@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rules.events import Event, Rejection, decode, parse_line
 from rules.timeutil import TimestampError, format_instant, parse_instant
@@ -70,3 +74,75 @@ def test_instants_round_trip_across_offsets() -> None:
     assert parse_instant("1969-12-31T23:59:59Z") == -1
     with pytest.raises(TimestampError):
         parse_instant("2026-11-20T09:00:00+25:00")
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("２０２６-11-20T09:00:00+08:00", "not RFC 3339"),  # fullwidth digits: int() reads them, the contract does not
+        ("2026-11-20T09:00:٠٠+08:00", "not RFC 3339"),  # Arabic-Indic digits
+        ("2026-11-20T09:00:60+08:00", "09:00:60"),
+        ("2026-11-20T09:60:00+08:00", "09:60:00"),
+        ("2026-13-01T09:00:00+08:00", "month 13"),
+        ("2026-11-20T09:00:00+08:60", "offset"),
+    ],
+)
+def test_timestamps_the_contract_does_not_allow(text: str, needle: str) -> None:
+    with pytest.raises(TimestampError) as err:
+        parse_instant(text)
+    assert needle in str(err.value)
+
+
+def test_an_hour_read_once_is_not_confused_with_another_offset_or_a_fraction() -> None:
+    """parse_instant caches each hour's instant by its date, hour and offset: every part counts."""
+    base = parse_instant("2026-11-20T09:00:00+08:00")
+    assert parse_instant("2026-11-20T09:00:59+08:00") == base + 59
+    assert parse_instant("2026-11-20T09:00:59+09:00") == base + 59 - 3600
+    assert parse_instant("2026-11-20T09:00:59-08:00") == base + 59 + 16 * 3600
+    assert parse_instant("2026-11-20T09:00:59Z") == base + 59 + 8 * 3600
+    assert parse_instant("2026-11-20T09:00:59.123456Z") == base + 59 + 8 * 3600
+    assert parse_instant("2026-11-20T09:00:59.5+08:00") == base + 59
+    assert parse_instant("2026-11-20 09:00:07+08:00") == base + 7
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    moment=st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 12, 31)),
+    minutes=st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59),
+    fraction=st.sampled_from(["", ".5", ".000001", ".999999999"]),
+    zulu=st.sampled_from(["Z", "z", None]),
+)
+def test_parse_and_format_agree_with_datetime(moment: datetime, minutes: int, fraction: str, zulu: str | None) -> None:
+    offset = UTC if zulu else timezone(timedelta(minutes=minutes))
+    local = moment.replace(microsecond=0, tzinfo=offset)
+    sign, m = ("+" if minutes >= 0 else "-"), abs(minutes)
+    suffix = zulu or f"{sign}{m // 60:02}:{m % 60:02}"
+    text = local.strftime("%Y-%m-%dT%H:%M:%S") + fraction + suffix
+    t = parse_instant(text)
+    assert t == int(local.timestamp())
+    assert format_instant(t) == local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"type": ["case_submitted"]}, "unknown_type"),  # unhashable: a set lookup would raise TypeError
+        ({"type": {"a": 1}}, "unknown_type"),
+        ({"type": 7}, "unknown_type"),
+        ({"type": "case_completed", "outcome": ["approved"]}, "bad_outcome"),
+        ({"type": "case_submitted", "item_code": ["x"], "agency_id": "a"}, "missing_field"),
+        ({"type": "step_started", "step": {"a": 1}}, "missing_field"),
+        ({"occurred_at": ["2026-11-20T09:00:00Z"]}, "bad_timestamp"),
+        ({"received_at": {"t": 1}}, "bad_timestamp"),
+    ],
+)
+def test_any_json_value_in_any_field_is_refused_not_raised(change: dict, code: str) -> None:
+    got = decode({**OK, **change}, 3)
+    assert isinstance(got, Rejection) and got.code == code, got
+
+
+def test_other_fields_of_other_json_types_are_read_or_left_out() -> None:
+    got = decode({**OK, "handler_id": ["h"], "reason": {"r": 1}}, 3)
+    assert isinstance(got, Event) and got.handler_id is None and got.reason is None
+    kind = decode({**OK, "type": "case_suspended", "kind": ["补正"]}, 3)
+    assert isinstance(kind, Event) and kind.suspension_kind == '["补正"]'  # an unknown kind: refused when applied

@@ -94,3 +94,22 @@ def test_the_case_clock_is_extended_when_no_step_is_named() -> None:
     out = _run((60, "limit_extended", {"extend_hours": Decimal(5)}))
     (late,) = [o for o in out if getattr(o, "kind", "") == "case_overdue"]
     assert (late.at - T, late.limit_seconds) == (15 * 3600, 15 * 3600)
+
+
+@pytest.mark.parametrize(
+    ("fields", "needle"),
+    [
+        ({"extend_days": 10**12}, "more than 3660"),  # counted day by day, it would stall the engine for days
+        ({"extend_hours": 1e300}, "more than 87840"),  # past any calendar: the engine could not time it
+        ({"extend_hours": 87_841}, "more than 87840"),
+    ],
+)
+def test_an_extension_no_calendar_can_time_is_refused_on_its_line(fields: dict[str, Any], needle: str) -> None:
+    got = decode({**BASE, **fields}, 1)
+    assert isinstance(got, Rejection) and got.code == "bad_extension" and needle in got.reason, got
+
+
+def test_the_largest_extensions_allowed_are_timed() -> None:
+    for fields in ({"extend_days": 3660}, {"extend_hours": 87_840}):
+        got = decode({**BASE, **fields}, 1)
+        assert isinstance(got, Event), got

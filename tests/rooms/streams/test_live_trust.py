@@ -150,6 +150,12 @@ POISON: dict[str, tuple[bytes | None, bytes | None]] = {  # name -> (key, value)
         ),
     ),
     "not an object": (b"P10", b"[1, 2, 3]"),
+    "a list for a name": (  # unhashable where the type's name belongs: once a TypeError that stopped the worker
+        b"P11",
+        orjson.dumps(
+            {"event_id": "p11", "case_id": "P11", "type": ["case_submitted"], "occurred_at": "2026-11-22T00:00:00Z"}
+        ),
+    ),
     "no key": (None, b"{not json"),
 }
 
