@@ -5,8 +5,11 @@
 For each size it writes (once, cached under bench/out/) a simulated event file
 for the sample pack, then replays it in a fresh process per configuration and
 prints events per second and that process's peak resident memory, and beside
-it the floor measured right after in a process of its own: reading the same
-file and ``orjson.loads``-ing every line.  Memory
+it the floor: reading the same file and ``orjson.loads``-ing every line.  Each
+runs in a process of its own, in ``--rounds`` rounds of floor, replay, floor;
+the figures are the medians.  On this shared machine one run swings by a
+third (a floor run, half a second long, by half), so a ratio of single runs
+says more about the neighbours than about the code.  Memory
 should stay flat as the history grows: it is bounded by the sort chunk and by
 open cases, not by the number of events.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -106,27 +110,45 @@ def main(
     workers: Annotated[list[int], typer.Option(help="Worker processes to try.")] = [1],  # noqa: B006
     per_hour: float = 400.0,
     seed: int = 1,
+    rounds: Annotated[int, typer.Option(help="Rounds of floor, replay, floor; medians are reported.")] = 3,
 ) -> None:
-    """Measure replay for each size and worker count; print a table for the README."""
+    """Measure replay for each size and worker count; print a table for the README (medians of the rounds)."""
     table = Table(title=f"approval-monitor replay, sample pack, until {UNTIL}")
-    cols = ("cases", "events", "workers", "seconds", "events/s", "records", "peak RSS MiB", "floor s", "/ floor")
+    cols = (
+        "cases",
+        "events",
+        "workers",
+        "seconds (range)",
+        "events/s",
+        "records",
+        "peak RSS MiB",
+        "floor s (range)",
+        "/ floor",
+    )
     for col in cols:
         table.add_column(col, justify="right")
     for n in cases:
         path = _events_file(n, per_hour, seed)
         for w in workers:
-            m = _child("child", str(path), str(w))
-            f = _child("floor", str(path))  # right after, so that both see the same machine
+            floors: list[float] = []
+            runs: list[dict[str, float]] = []
+            for _ in range(rounds):
+                floors.append(_child("floor", str(path))["seconds"])
+                runs.append(_child("child", str(path), str(w)))
+                floors.append(_child("floor", str(path))["seconds"])
+            f = statistics.median(floors)
+            m = sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]  # the median run, with its own figures
+            spread = f"{min(r['seconds'] for r in runs):.1f}-{max(r['seconds'] for r in runs):.1f}"
             table.add_row(
                 f"{n:,}",
                 f"{m['lines']:,}",
                 str(w),
-                f"{m['seconds']:.1f}",
+                f"{m['seconds']:.1f} ({spread})",
                 f"{m['lines'] / m['seconds']:,.0f}",
                 f"{m['records']:,}",
                 f"{m['peak_mib']:.0f}",
-                f"{f['seconds']:.2f}",
-                f"{m['seconds'] / f['seconds']:.0f}x",
+                f"{f:.2f} ({min(floors):.2f}-{max(floors):.2f})",
+                f"{m['seconds'] / f:.1f}x",
             )
     Console().print(table)
 

@@ -16,7 +16,7 @@ at all, exactly as the per-second definition says.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -39,7 +39,7 @@ class Calendar(Protocol):
         """Earliest instant ``t >= a`` with ``work(a, t) == n``."""
         ...
 
-    def after_many(self, a: int, ns: list[int]) -> list[int]:
+    def after_many(self, a: int, ns: Sequence[int]) -> list[int]:
         """``after`` for several ascending ``ns`` at once."""
         ...
 
@@ -55,7 +55,7 @@ class AlwaysCalendar:
     def after(self, a: int, n: int) -> int:
         return a + n
 
-    def after_many(self, a: int, ns: list[int]) -> list[int]:
+    def after_many(self, a: int, ns: Sequence[int]) -> list[int]:
         return [a + n for n in ns]
 
 
@@ -237,7 +237,7 @@ class BusinessCalendar:
         j = bisect.bisect_left(self._cum_end, target)
         return self._starts[j] + (target - self._cum[j])
 
-    def after_many(self, a: int, ns: list[int]) -> list[int]:
+    def after_many(self, a: int, ns: Sequence[int]) -> list[int]:
         if not self._lo <= a < self._hi:
             self._cover(a)
         base = self._cumulative(a)

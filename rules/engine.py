@@ -96,7 +96,8 @@ class Engine(Firing):
             return st, out
         if late:
             self._revise(st, ev, out)
-        self._late_report(st, ev, out)
+        if ev.received is not None:
+            self._late_report(st, ev, out)
         return st, out
 
     def _late_report(self, st: CaseState, ev: Event, out: list[Output]) -> None:
@@ -179,8 +180,10 @@ class Engine(Firing):
                 )
             clock.end = t
             name = ev.step
-            if any(x[2] == name for x in st.timers):
-                st.set_timers([x for x in st.timers if x[2] != name])
+            timers = st.timers
+            kept = [x for x in timers if x[2] != name]
+            if len(kept) != len(timers):
+                st.set_timers(kept)
             return None
         if typ == LIMIT_EXTENDED:
             problem = extend(st, ev)

@@ -55,6 +55,7 @@ class Step:
     required_before: tuple[str, ...] = ()  # earlier steps that are not optional
     limit_days: int | None = None
     title: str | None = None  # the step's name in Chinese, for people (not part of any judgement)
+    counts: tuple[int, ...] = ()  # the levels' counted seconds alone, as planning asks the calendar for them
 
 
 @dataclass(slots=True, frozen=True)
@@ -145,7 +146,10 @@ def _compile_item(it: ItemSpec, calendars: dict[str, BusinessCalendar]) -> Item:
                 )
             )
         required = tuple(s.name for s in it.steps[:i] if not s.optional) if st.after is None else tuple(st.after)
-        steps.append(Step(st.name, i, limit, reminder, warning, st.optional, levels, required, st.limit_days, st.title))
+        counts = tuple(n for n, _ in levels)
+        steps.append(
+            Step(st.name, i, limit, reminder, warning, st.optional, levels, required, st.limit_days, st.title, counts)
+        )
     item = Item(
         code=it.code,
         name=it.name,

@@ -7,6 +7,8 @@ working seconds of the item's calendar outside the case's suspensions.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rules.calendar import Calendar
 from rules.pack import Item, RulePack
 from rules.pack_spec import level_seconds
@@ -25,7 +27,7 @@ def plan_id(pack: RulePack) -> str | None:
 def level_instants(
     cal: Calendar,
     start: int,
-    levels: list[int],
+    levels: Sequence[int],
     suspensions: list[tuple[int, int]],
     open_since: int | None,
 ) -> list[int | None]:
@@ -163,16 +165,18 @@ class Planner:
                     if lv is not None:
                         out.append((lv[0], kind, name))
             return out
-        levels = item.step_index[name].levels
+        spec = item.step_index[name]
+        levels, counts = spec.levels, spec.counts
         if not fresh and st.fired:
             fired = st.fired
             levels = tuple(lv for lv in levels if (lv[1], name, cycle) not in fired)
             if not levels:
                 return []
+            counts = tuple(n for n, _ in levels)
         if not st.suspensions and st.suspended_at is None:
-            ats: list[int | None] = item.calendar.after_many(clock.start, [n for n, _ in levels])  # type: ignore[assignment]
+            ats: list[int | None] = item.calendar.after_many(clock.start, counts)  # type: ignore[assignment]
         else:
-            ats = level_instants(item.calendar, clock.start, [n for n, _ in levels], st.suspensions, st.suspended_at)
+            ats = level_instants(item.calendar, clock.start, counts, st.suspensions, st.suspended_at)
         return [(at, kind, name) for at, (_, kind) in zip(ats, levels, strict=True) if at is not None]
 
     def _suspension_timer(self, st: CaseState) -> list[Timer]:

@@ -68,26 +68,29 @@ class Replayer:
                     del cases[case_id]
 
     def feed(self, ev: Event) -> None:
-        if self.due.head < ev.t or (self._evict and self._evict[0][0] <= ev.t):
-            self.advance(ev.t)
-        st = self.cases.get(ev.case_id)
+        t, case_id = ev.t, ev.case_id
+        if self.due.head < t or (self._evict and self._evict[0][0] <= t):
+            self.advance(t)
+        cases = self.cases
+        st = cases.get(case_id)
         if st is not None and ev.event_id in st.seen:
             self.duplicates += 1
             return
         st, out = self.engine.apply(st, ev)
-        self.cases[ev.case_id] = st
-        until = self.until
-        for item in out:
-            if until is not None and type(item) is Record and item.at >= until:
-                continue  # a late report received after --until (contract §7.8)
-            self.sink(item)
+        cases[case_id] = st
+        if out:
+            until, sink = self.until, self.sink
+            for item in out:
+                if until is not None and type(item) is Record and item.at >= until:
+                    continue  # a late report received after --until (contract §7.8)
+                sink(item)
         nd = st.next_due
         # Invariant: an entry at or before the case's next due instant is in the index.
         if nd is not None and (st.scheduled is None or nd < st.scheduled):
             st.scheduled = nd
-            self.due.push(nd, st.case_id)
+            self.due.push(nd, case_id)
         if st.closed:
-            self._evict.append((st.last_t + self.retain, st.case_id))
+            self._evict.append((st.last_t + self.retain, case_id))
 
     def run(self, events: Iterable[Event], until: int) -> None:
         """Apply ``events`` (in application order) before ``until`` and judge clocks at it."""
