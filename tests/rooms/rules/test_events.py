@@ -146,3 +146,13 @@ def test_other_fields_of_other_json_types_are_read_or_left_out() -> None:
     assert isinstance(got, Event) and got.handler_id is None and got.reason is None
     kind = decode({**OK, "type": "case_suspended", "kind": ["补正"]}, 3)
     assert isinstance(kind, Event) and kind.suspension_kind == '["补正"]'  # an unknown kind: refused when applied
+
+
+def test_the_caches_stay_right_when_they_are_cleared() -> None:
+    """More distinct hours and minutes than the caches hold: each is cleared on the way, nothing read is stale."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for k in range(0, 6000 * 3600, 3599):  # a new hour (and minute) almost every time, 6,000 hours on
+        moment = start + timedelta(seconds=k)
+        text = moment.astimezone(timezone(timedelta(hours=8))).strftime("%Y-%m-%dT%H:%M:%S+08:00")
+        assert parse_instant(text) == int(moment.timestamp())
+        assert format_instant(int(moment.timestamp())) == moment.strftime("%Y-%m-%dT%H:%M:%SZ")
