@@ -109,6 +109,11 @@ def _read_run(f: BinaryIO) -> Iterator[list[Row]]:
         yield marshal.loads(f.read(size))  # noqa: S302 - our own temporary file
 
 
+def _next_batch(source: Iterator[list[Row]]) -> list[Row] | None:
+    """The run's next batch that holds a row; ``None`` at its end."""
+    return next((b for b in source if b), None)
+
+
 def merge_runs(sources: list[Iterator[list[Row]]]) -> Iterator[Row]:
     """The rows of sorted runs, each given as batches of rows, in one order.
 
@@ -120,8 +125,7 @@ def merge_runs(sources: list[Iterator[list[Row]]]) -> Iterator[Row]:
     """
     heap: list[tuple[Row, int, list[Row], int]] = []  # (head, run, batch, head's position in the batch)
     for i, source in enumerate(sources):
-        batch = next((b for b in source if b), None)
-        if batch is not None:
+        if (batch := _next_batch(source)) is not None:
             heap.append((batch[0], i, batch, 0))
     heapq.heapify(heap)
     while len(heap) > 1:
@@ -131,7 +135,7 @@ def merge_runs(sources: list[Iterator[list[Row]]]) -> Iterator[Row]:
         yield from islice(batch, pos, end)
         if end < len(batch):
             heapq.heapreplace(heap, (batch[end], i, batch, end))
-        elif (batch := next((b for b in sources[i] if b), None)) is not None:
+        elif (batch := _next_batch(sources[i])) is not None:
             heapq.heapreplace(heap, (batch[0], i, batch, 0))
         else:
             heapq.heappop(heap)

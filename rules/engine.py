@@ -96,8 +96,7 @@ class Engine(Firing):
             return st, out
         if late:
             self._revise(st, ev, out)
-        if ev.received is not None:
-            self._late_report(st, ev, out)
+        self._late_report(st, ev, out)
         return st, out
 
     def _late_report(self, st: CaseState, ev: Event, out: list[Output]) -> None:

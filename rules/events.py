@@ -138,12 +138,8 @@ def decode(obj: Any, seq: int, raw: bytes | None = None) -> Event | Rejection:
             seq, None, None, "not_an_object", f"an event must be a JSON object, got {type(obj).__name__}", raw
         )
     get = obj.get
-    event_id = get("event_id")
-    if type(event_id) is not str or not event_id:
-        event_id = _ident(obj, "event_id")
-    case_id = get("case_id")
-    if type(case_id) is not str or not case_id:
-        case_id = _ident(obj, "case_id")
+    event_id = _ident(obj, "event_id")
+    case_id = _ident(obj, "case_id")
     if event_id is None or case_id is None:
         name = "event_id" if event_id is None else "case_id"
         how = "is missing" if name not in obj else f"must be a non-empty string, got {obj[name]!r}"
