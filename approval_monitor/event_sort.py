@@ -13,7 +13,6 @@ fields, ``t`` and ``seq``, decide every comparison (``seq`` is unique).
 
 from __future__ import annotations
 
-import dataclasses
 import heapq
 import marshal
 import os
@@ -31,14 +30,8 @@ from rules.events import Event
 _BATCH = 4096
 _FRAME = struct.Struct("<I")
 
-# Every field of an event, in declaration order: a field added to Event is spilled without a change here.
-_FIELDS = tuple(f.name for f in dataclasses.fields(Event))
-assert _FIELDS[:2] == ("t", "seq")
-_DECIMALS = tuple(i for i, name in enumerate(_FIELDS) if name in ("fee", "extend_hours"))
-_FEE, _HOURS = _DECIMALS
-_values = attrgetter(*_FIELDS)
 _order = attrgetter("t", "seq")
-Row = tuple[object, ...]
+Row = tuple[object, ...]  # an event's fields in declaration order (``_row``), ``t`` and ``seq`` first
 
 
 class EventSort:
@@ -89,18 +82,29 @@ def _sorted_rows(events: list[Event]) -> list[Row]:
     run costs no more memory than its events did."""
     rows: list[Any] = events
     for i, e in enumerate(events):
-        row = _values(e)
-        if row[_FEE] is not None or row[_HOURS] is not None:  # marshal writes no Decimal: as text
-            row = tuple(str(v) if j in _DECIMALS and v is not None else v for j, v in enumerate(row))
-        rows[i] = row
+        rows[i] = _row(e)
     rows.sort()
     return rows
 
 
-def _event(values: Row) -> Event:
-    if values[_FEE] is not None or values[_HOURS] is not None:
-        values = tuple(Decimal(str(v)) if j in _DECIMALS and v is not None else v for j, v in enumerate(values))
-    return Event(*values)  # type: ignore[arg-type]
+# Every field spelled out, not ``attrgetter(*fields)`` and ``Event(*row)``: compiled (approval_monitor.compiled_core)
+# these are direct reads and a direct call, the generic forms a lookup per field. A test holds both to
+# ``dataclasses.fields(Event)``, so a field added to Event cannot be left out of the spill.
+def _row(e: Event) -> Row:
+    fee, hours = e.fee, e.extend_hours  # marshal writes no Decimal: as text
+    return (
+        e.t, e.seq, e.type, e.event_id, e.case_id, e.step, e.item_code, e.agency_id, e.handler_id,
+        None if fee is None else str(fee), e.reason, e.raw, e.received, e.outcome, e.suspension_kind,
+        e.extend_days, None if hours is None else str(hours),
+    )  # fmt: skip
+
+
+def _event(v: tuple[Any, ...]) -> Event:
+    fee, hours = v[9], v[16]
+    return Event(
+        v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], None if fee is None else Decimal(fee), v[10], v[11],
+        v[12], v[13], v[14], v[15], None if hours is None else Decimal(hours),
+    )  # fmt: skip
 
 
 def _read_run(f: BinaryIO) -> Iterator[list[Row]]:

@@ -16,7 +16,9 @@ open cases, not by the number of events.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -54,6 +56,7 @@ def _events_file(cases: int, per_hour: float, seed: int) -> Path:
 
 def child(events: str, workers: int) -> None:
     """One measurement, in its own process so that peak memory is its own."""
+    from approval_monitor import COMPILED_CORE
     from approval_monitor.packs import load_pack
     from approval_monitor.replay_job import replay_file, replay_parallel
     from rules.timeutil import parse_instant
@@ -65,6 +68,7 @@ def child(events: str, workers: int) -> None:
                 s = replay_file(load_pack(PACK), src, until, o, r)
         else:
             s = replay_parallel(str(PACK), events, until, o, r, workers=workers)
+    digest = hashlib.blake2b((OUT / "records.jsonl").read_bytes(), digest_size=8).hexdigest()
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(
@@ -77,6 +81,8 @@ def child(events: str, workers: int) -> None:
                 "open_cases": s.open_cases,
                 "spilled_runs": s.spilled_runs,
                 "peak_mib": max(own, kids) / 1024,
+                "compiled": COMPILED_CORE,
+                "records_digest": digest,
             }
         )
     )
@@ -99,8 +105,12 @@ def floor(events: str) -> None:
     print(json.dumps({"lines": n, "bad": bad, "seconds": time.perf_counter() - t}))
 
 
-def _child(*args: str) -> dict[str, float]:
-    proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=True)
+ENGINES = {"compiled": "1", "pure": "0"}  # APPROVAL_MONITOR_COMPILED_CORE for each (approval_monitor.compiled_core)
+
+
+def _child(*args: str, engine: str = "pure") -> dict[str, float]:
+    env = {**os.environ, "APPROVAL_MONITOR_COMPILED_CORE": ENGINES[engine]}
+    proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=True, env=env)
     out: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
     return out
 
@@ -111,10 +121,14 @@ def main(
     per_hour: float = 400.0,
     seed: int = 1,
     rounds: Annotated[int, typer.Option(help="Rounds of floor, replay, floor; medians are reported.")] = 3,
+    engine: Annotated[
+        list[str], typer.Option(help="compiled (the mypyc build, approval_monitor.compiled_core) and/or pure.")
+    ] = ["compiled", "pure"],  # noqa: B006
 ) -> None:
     """Measure replay for each size and worker count; print a table for the README (medians of the rounds)."""
     table = Table(title=f"approval-monitor replay, sample pack, until {UNTIL}")
     cols = (
+        "engine",
         "cases",
         "events",
         "workers",
@@ -131,26 +145,40 @@ def main(
         path = _events_file(n, per_hour, seed)
         for w in workers:
             floors: list[float] = []
-            runs: list[dict[str, float]] = []
-            for _ in range(rounds):
+            runs: dict[str, list[dict[str, float]]] = {e: [] for e in engine}
+            for _ in range(rounds):  # the engines interleaved, a floor before and after each
                 floors.append(_child("floor", str(path))["seconds"])
-                runs.append(_child("child", str(path), str(w)))
-                floors.append(_child("floor", str(path))["seconds"])
+                for e in engine:
+                    run = _child("child", str(path), str(w), engine=e)
+                    if bool(run["compiled"]) != (e == "compiled"):
+                        sys.exit("the compiled core is not built for these sources: deploy/test.sh builds it")
+                    runs[e].append(run)
+                    floors.append(_child("floor", str(path))["seconds"])
             f = statistics.median(floors)
-            m = sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]  # the median run, with its own figures
-            spread = f"{min(r['seconds'] for r in runs):.1f}-{max(r['seconds'] for r in runs):.1f}"
-            table.add_row(
-                f"{n:,}",
-                f"{m['lines']:,}",
-                str(w),
-                f"{m['seconds']:.1f} ({spread})",
-                f"{m['lines'] / m['seconds']:,.0f}",
-                f"{m['records']:,}",
-                f"{m['peak_mib']:.0f}",
-                f"{f:.2f} ({min(floors):.2f}-{max(floors):.2f})",
-                f"{m['seconds'] / f:.1f}x",
-            )
+            digests = {str(r["records_digest"]) for rs in runs.values() for r in rs}
+            if len(digests) != 1:
+                sys.exit(f"the engines wrote different records: {sorted(digests)}")
+            for e in engine:
+                _row(table, e, n, w, runs[e], f, floors)
+    table.caption = "every run wrote the same records, byte for byte"
     Console().print(table)
+
+
+def _row(table: Table, e: str, n: int, w: int, runs: list[dict[str, float]], f: float, floors: list[float]) -> None:
+    m = sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]  # the median run, with its own figures
+    spread = f"{min(r['seconds'] for r in runs):.1f}-{max(r['seconds'] for r in runs):.1f}"
+    table.add_row(
+        e,
+        f"{n:,}",
+        f"{m['lines']:,}",
+        str(w),
+        f"{m['seconds']:.1f} ({spread})",
+        f"{m['lines'] / m['seconds']:,.0f}",
+        f"{m['records']:,}",
+        f"{m['peak_mib']:.0f}",
+        f"{f:.2f} ({min(floors):.2f}-{max(floors):.2f})",
+        f"{m['seconds'] / f:.1f}x",
+    )
 
 
 if __name__ == "__main__":

@@ -42,9 +42,14 @@ _TYPE_LIST = ", ".join(EVENT_TYPES)
 OUTCOMES = ("approved", "refused", "withdrawn")  # contract §7.3: only approved cases owe every required step
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Event:
-    """A valid event; ``seq`` is its arrival position (line number, offset, …)."""
+    """A valid event; ``seq`` is its arrival position (line number, offset, …).
+
+    The initializer is written out because the one ``dataclasses`` generates is interpreted
+    even in the compiled core (approval_monitor.compiled_core), several times slower there, and
+    this runs twice per event in a replay; ``test_events`` holds it to the fields below.
+    """
 
     t: int
     seq: int
@@ -63,6 +68,18 @@ class Event:
     suspension_kind: str | None = None  # case_suspended: a kind the pack declares (contract §7.5)
     extend_days: int | None = None  # limit_extended (contract §7.6): for a day clock
     extend_hours: Decimal | None = None  # limit_extended: for an hour clock
+
+    def __init__(
+        self, t: int, seq: int, type: str, event_id: str, case_id: str, step: str | None = None,
+        item_code: str | None = None, agency_id: str | None = None, handler_id: str | None = None,
+        fee: Decimal | None = None, reason: str | None = None, raw: bytes | None = None, received: int | None = None,
+        outcome: str | None = None, suspension_kind: str | None = None, extend_days: int | None = None,
+        extend_hours: Decimal | None = None,
+    ) -> None:  # fmt: skip
+        self.t, self.seq, self.type, self.event_id, self.case_id, self.step = t, seq, type, event_id, case_id, step
+        self.item_code, self.agency_id, self.handler_id, self.fee = item_code, agency_id, handler_id, fee
+        self.reason, self.raw, self.received, self.outcome = reason, raw, received, outcome
+        self.suspension_kind, self.extend_days, self.extend_hours = suspension_kind, extend_days, extend_hours
 
 
 @dataclass(slots=True)

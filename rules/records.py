@@ -66,9 +66,12 @@ def record_id(case_id: str, kind: str, step: str | None, at: int, extra: str = "
     return hashlib.blake2b(key, digest_size=12).hexdigest()
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Record:
-    """Treated as immutable; not ``frozen`` only because frozen construction is 3x slower."""
+    """Treated as immutable; not ``frozen`` only because frozen construction is 3x slower.
+
+    The initializer is written out, as ``Event``'s is, for the compiled core; ``test_events`` holds it to the fields.
+    """
 
     id: str
     kind: str
@@ -84,6 +87,16 @@ class Record:
     limit_seconds: int | None = None
     detail: dict[str, Any] | None = None
     cycle: int = 1  # the step's cycle (contract §7.4); written only from 2 on
+
+    def __init__(
+        self, id: str, kind: str, case_id: str, step: str | None, at: int, item_code: str, agency_id: str,
+        handler_id: str | None, points: int | float, started_at: int | None = None, level_seconds: int | None = None,
+        limit_seconds: int | None = None, detail: dict[str, Any] | None = None, cycle: int = 1,
+    ) -> None:  # fmt: skip
+        self.id, self.kind, self.case_id, self.step, self.at = id, kind, case_id, step, at
+        self.item_code, self.agency_id, self.handler_id, self.points = item_code, agency_id, handler_id, points
+        self.started_at, self.level_seconds, self.limit_seconds = started_at, level_seconds, limit_seconds
+        self.detail, self.cycle = detail, cycle
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {

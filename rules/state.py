@@ -18,6 +18,7 @@ from rules.workflow import Work
 if TYPE_CHECKING:
     from rules.engine import Engine
 
+_NO_FEES = Decimal(0)  # immutable: shared by every new case
 Timer = tuple[int, str, str]  # (at, kind, step or ""): always the step's running (latest) cycle
 Key = tuple[str, str, int]  # (kind, step or "", cycle): one level of one clock
 
@@ -30,7 +31,7 @@ class UnknownVersion(BadInput):
         super().__init__(f"case {case_id!r} was submitted under item {code!r} version {version}, not in the pack")
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class StepClock:
     """One run of a clock: a step's cycle, or (as ``CaseState.case_clock``) the case's own limit.
 
@@ -46,6 +47,15 @@ class StepClock:
     limits: list[tuple[int, int]] | None = None
     last_day: int | None = None  # day clocks: the local day whose close of business is the deadline
 
+    def __init__(
+        self, start: int, handler: str | None, end: int | None = None, cycle: int = 1,
+        limits: list[tuple[int, int]] | None = None, last_day: int | None = None,
+    ) -> None:  # fmt: skip
+        """Written out for the compiled core, as ``Event``'s is."""
+        self.start, self.handler, self.end, self.cycle, self.limits, self.last_day = (
+            start, handler, end, cycle, limits, last_day
+        )  # fmt: skip
+
     def to_json(self) -> list[Any]:
         out: list[Any] = [self.start, self.handler, self.end]
         if self.cycle != 1 or self.limits is not None:
@@ -60,9 +70,13 @@ class StepClock:
         return cls(v[0], v[1], v[2], v[3], limits, v[5])
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class CaseState:
-    """Everything the engine knows of one case; small, so it fits a table row."""
+    """Everything the engine knows of one case; small, so it fits a table row.
+
+    The initializer is written out for the compiled core (``rules.events.Event`` says why); empty
+    collections are made per case, as the fields' factories say.
+    """
 
     case_id: str
     item: Item | None = None
@@ -89,6 +103,34 @@ class CaseState:
     case_clock: StepClock | None = None  # the case limit's clock, when the item has one (days or extended)
     past: dict[str, list[StepClock]] = field(default_factory=dict)  # earlier cycles of reworked steps (§7.4)
     work: Work | None = None  # 督办, appeals and acknowledgements on the case (rules.workflow)
+
+    def __init__(
+        self, case_id: str, item: Item | None = None, agency_id: str = "", submitted: int = 0,
+        handler: str | None = None, completed: int | None = None, steps: dict[str, StepClock] | None = None,
+        suspensions: list[tuple[int, int]] | None = None, suspended_at: int | None = None,
+        suspended_by: str | None = None, suspended_total: int = 0, fees: Decimal = _NO_FEES,
+        fired: dict[Key, int] | None = None, revised: dict[Key, int] | None = None, seen: set[str] | None = None,
+        timers: list[Timer] | None = None, next_due: int | None = None, scheduled: int | None = None,
+        last_t: int = 0, partition: int = -1, suspended_kind: str | None = None,
+        uncapped: list[tuple[int, int]] | None = None, case_clock: StepClock | None = None,
+        past: dict[str, list[StepClock]] | None = None, work: Work | None = None,
+    ) -> None:  # fmt: skip
+        self.case_id, self.item, self.agency_id, self.submitted = case_id, item, agency_id, submitted
+        self.handler, self.completed = handler, completed
+        self.steps = {} if steps is None else steps
+        self.suspensions = [] if suspensions is None else suspensions
+        self.suspended_at, self.suspended_by, self.suspended_total = suspended_at, suspended_by, suspended_total
+        self.fees = fees
+        self.fired = {} if fired is None else fired
+        self.revised = {} if revised is None else revised
+        self.seen = set() if seen is None else seen
+        self.timers = [] if timers is None else timers
+        self.next_due, self.scheduled, self.last_t, self.partition = next_due, scheduled, last_t, partition
+        self.suspended_kind = suspended_kind
+        self.uncapped = [] if uncapped is None else uncapped
+        self.case_clock = case_clock
+        self.past = {} if past is None else past
+        self.work = work
 
     def clock(self, step: str, cycle: int) -> StepClock | None:
         """A step's given cycle, running or past."""

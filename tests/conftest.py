@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# First, before any module of the engine: the compiled core is engaged when its build is fresh
+# (approval_monitor.compiled_core), so the suite tests what replay runs.
+import approval_monitor  # noqa: F401  # isort: skip
+
 from collections.abc import Iterator
 
 import pytest
