@@ -47,10 +47,12 @@ MODULES = (
 
 
 def source_digest() -> str:
-    """What a build depends on: every module of ``rules/`` (compiled code calls the others through their
-    declared types), the compiled ones and the interpreter."""
+    """What a build depends on: the interpreter and every module of the packages it compiles from (compiled
+    code calls the others, ``approval_monitor.packs`` among them, trusting their declared types)."""
     h = hashlib.sha256(f"{sys.implementation.cache_tag}\0{sys.platform}\0".encode())
-    paths = sorted({*(p.relative_to(ROOT).as_posix() for p in (ROOT / "rules").glob("*.py")), *MODULES})
+    paths = sorted(
+        p.relative_to(ROOT).as_posix() for d in ("rules", "approval_monitor") for p in (ROOT / d).glob("*.py")
+    )
     for rel in paths:
         h.update(rel.encode() + b"\0" + (ROOT / rel).read_bytes() + b"\0")
     return h.hexdigest()
@@ -77,13 +79,6 @@ def engage() -> bool:
     approval_monitor.__path__.insert(0, str(BUILD / "approval_monitor"))
     sys.path.append(str(BUILD))  # mypyc's shared library of the build, a top-level module
     return True
-
-
-def engaged() -> bool:
-    """Whether this process runs the compiled build (for ``doctor`` and benchmarks)."""
-    import rules
-
-    return str(BUILD / "rules") in rules.__path__
 
 
 def build() -> Path:

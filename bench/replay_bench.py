@@ -3,7 +3,8 @@
     .venv/bin/python bench/replay_bench.py --cases 100000 --cases 200000 --workers 1 --workers 2
 
 For each size it writes (once, cached under bench/out/) a simulated event file
-for the sample pack, then replays it in a fresh process per configuration and
+for the sample pack, then replays it in a fresh process per configuration — on
+the compiled core and on pure Python (approval_monitor.compiled_core) — and
 prints events per second and that process's peak resident memory, and beside
 it the floor: reading the same file and ``orjson.loads``-ing every line.  Each
 runs in a process of its own, in ``--rounds`` rounds of floor, replay, floor;

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.fields import distinct_values
 
 from approval_monitor.event_sort import EventSort, merge_runs
 from rules.events import Event
@@ -56,13 +57,7 @@ def test_spilled_and_kept_events_come_back_in_event_order_ties_in_arrival_order(
 
 def test_every_field_of_an_event_survives_a_spill(tmp_path: object) -> None:
     """The spill spells out the event's fields (cheaper compiled): each must come back, Decimals as Decimals."""
-    values: dict[str, object] = {}
-    for i, f in enumerate(dataclasses.fields(Event)):
-        hint = str(f.type)
-        values[f.name] = (
-            Decimal(f"{i}.25") if "Decimal" in hint else f"v{i}".encode() if "bytes" in hint
-            else 1000 + i if "int" in hint else f"v{i}"
-        )  # fmt: skip
+    values = distinct_values(Event)
     events = [Event(**{**values, "t": t, "seq": t}) for t in (3, 1, 2)]  # type: ignore[arg-type]
     sort = EventSort(str(tmp_path), chunk_events=2)  # one run spilled, one kept
     for ev in events:

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 from datetime import UTC, datetime, timedelta, timezone
-from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.fields import distinct_values
 
-import rules
 from rules.events import Event, Rejection, decode, parse_line
 from rules.pack import RulePack
 from rules.records import Record
 from rules.state import CaseState, StepClock
 from rules.timeutil import TimestampError, format_instant, parse_instant
-from rules.workflow import Work
 
 OK = {
     "event_id": "e1",
@@ -174,8 +170,7 @@ def test_a_written_out_initializer_takes_every_field_in_order_with_its_default(
     """The hot classes' initializers are written out (for the compiled core): each field, in order, defaults and
     fresh collections as the fields declare them."""
     fields = dataclasses.fields(cls)
-    hints = _declared(cls)
-    values = [_distinct_value(hints[f.name], i, sample_pack) for i, f in enumerate(fields)]
+    values = list(distinct_values(cls, sample_pack).values())
     by_position = cls(*values)
     by_name = cls(**{f.name: v for f, v in zip(fields, values, strict=True)})
     assert [getattr(by_position, f.name) for f in fields] == values
@@ -187,34 +182,3 @@ def test_a_written_out_initializer_takes_every_field_in_order_with_its_default(
             assert getattr(bare, f.name) == f.default_factory() and getattr(bare, f.name) is not getattr(other, f.name)
         else:
             assert getattr(bare, f.name) == f.default, f.name
-
-
-def _declared(cls: type) -> dict[str, str]:
-    """Each field's annotation as written in the source (a compiled class keeps no text of them)."""
-    source = Path(rules.__file__).parent.parent / (cls.__module__.replace(".", "/") + ".py")
-    node = next(
-        n for n in ast.walk(ast.parse(source.read_text())) if isinstance(n, ast.ClassDef) and n.name == cls.__name__
-    )
-    return {
-        a.target.id: ast.unparse(a.annotation)
-        for a in node.body
-        if isinstance(a, ast.AnnAssign) and isinstance(a.target, ast.Name)
-    }
-
-
-def _distinct_value(hint: str, i: int, pack: RulePack) -> object:
-    """A value of a field's declared type (the compiled classes check them), different for each field."""
-    for prefix, value in (("dict[", {f"k{i}": i}), ("list[", [(i, i)]), ("set[", {f"v{i}"})):
-        if hint.startswith(prefix):
-            return value
-    if "StepClock" in hint:
-        return StepClock(i, f"h{i}")
-    if "Item" in hint:
-        return next(iter(pack.versions.values()))[0]
-    if "Work" in hint:
-        return Work(done={f"a{i}"})
-    if "Decimal" in hint:
-        return Decimal(i)
-    if "bytes" in hint:
-        return f"v{i}".encode()
-    return 1000 + i if "int" in hint else f"v{i}"
