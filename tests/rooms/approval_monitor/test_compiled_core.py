@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -30,12 +31,12 @@ def test_the_suite_runs_the_build_of_these_sources() -> None:
     """The test command builds the core first: every test of the engine exercises what replay runs."""
     import rules.engine
 
-    assert compiled_core.is_fresh(), "build it: .venv/bin/python -m approval_monitor.compiled_core"
+    assert compiled_core.is_fresh(), "no build of these sources: ./deploy/test.sh makes it before pytest"
     assert approval_monitor.COMPILED_CORE
     assert rules.engine.__file__ is not None and rules.engine.__file__.startswith(str(compiled_core.BUILD))
 
 
-def test_a_build_of_other_sources_is_never_used(tmp_path: pytest.TempPathFactory) -> None:
+def test_a_build_of_other_sources_is_never_used(tmp_path: Path) -> None:
     if not compiled_core.is_fresh():
         pytest.skip("no build to test against")
     out = _python(
