@@ -11,13 +11,11 @@ from __future__ import annotations
 import ast
 import dataclasses
 from decimal import Decimal
-from pathlib import Path
 
 from rules.pack import RulePack
 from rules.state import StepClock
 from rules.workflow import Work
-
-ROOT = Path(__file__).resolve().parent.parent.parent
+from support import ROOT
 
 
 def declared(cls: type) -> dict[str, str]:
