@@ -177,6 +177,12 @@ class PipelineSettings(Section):
     anchor_seconds: float = Field(
         10.0, gt=0, description="How often the sink publishes the record trail's chain heads to the anchors topic."
     )
+    sink_write_max: int = Field(
+        10_000,
+        ge=1,
+        description="Most messages the sink queues while the store writes: the fetches that arrive meanwhile are "
+        "written together, in one transaction on SQLite, and the intake waits beyond this.",
+    )
 
     def pipeline(self, core: CoreSettings) -> Pipeline:
         return Pipeline(
@@ -188,6 +194,7 @@ class PipelineSettings(Section):
             max_event_bytes=self.max_event_bytes,
             catch_up_stall_seconds=self.catch_up_stall_seconds,
             anchor_seconds=self.anchor_seconds,
+            sink_write_max=self.sink_write_max,
             index=IndexRules(tuple(core.index_bands), core.index_min_steps, core.index_seconds),
         )
 

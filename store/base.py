@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -156,9 +156,31 @@ def day_of(t: int, utc_offset: int) -> str:
     return format_instant(t + utc_offset)[:10]
 
 
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Everything one fetch of the sink brings the store, to be written together.
+
+    ``link`` is given the ids of ``records`` stored already and returns the records to store, each with its trail
+    entry (``streams.trail``): the store calls it at the moment it knows what is stored, inside its write where it
+    has one, so that a repeat is never chained twice.  It answers the same on every call (a retried write stores
+    the very same entries)."""
+
+    records: Sequence[dict[str, Any]]
+    link: Callable[[set[str]], list[dict[str, Any]]]
+    cases: Sequence[dict[str, Any]] = ()
+    work: Sequence[dict[str, Any]] = ()
+    deliveries: Sequence[dict[str, Any]] = ()
+
+
 class Store(Protocol):
     async def setup(self) -> None:
         """Create tables, templates and aliases if missing; idempotent."""
+
+    async def put_batch(self, batch: Batch) -> None:
+        """The sink's one write per fetch: records, then case, 督办 and appeal, and delivery documents — in one
+        transaction where the backend has them (SQLite), else each kind in turn (``put_in_turn``: every
+        write is idempotent, so a retry after a partial failure completes it)."""
+        ...
 
     async def put_records(self, records: Sequence[dict[str, Any]]) -> None: ...
 
@@ -260,3 +282,15 @@ class Store(Protocol):
     def unavailable(self, exc: BaseException) -> bool: ...
 
     async def close(self) -> None: ...
+
+
+async def put_in_turn(store: Store, batch: Batch) -> None:
+    """``put_batch`` for a store without transactions across documents: each kind in turn."""
+    if batch.records:
+        await store.put_records(batch.link(await store.stored_ids(batch.records)))
+    if batch.cases:
+        await store.put_cases(batch.cases)
+    if batch.work:
+        await store.put_work(batch.work)
+    if batch.deliveries:
+        await store.put_deliveries(batch.deliveries)

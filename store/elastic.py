@@ -38,7 +38,7 @@ from elasticsearch.helpers import async_bulk
 from rules.errors import Unavailable
 from rules.records import WITHDRAWING_KINDS
 from rules.timeutil import parse_instant
-from store.base import step_ratio
+from store.base import Batch, put_in_turn, step_ratio
 from store.elastic_mappings import (
     CASE_MAPPING,
     CLOCK_MAPPING,
@@ -141,6 +141,9 @@ class ElasticStore(ElasticQueries, ElasticStats, ElasticTrail, ElasticWork):
 
     def _record_index(self, at: str) -> str:
         return f"{self._index(self.records)}-{at[0:4]}.{at[5:7]}"
+
+    async def put_batch(self, batch: Batch) -> None:
+        await put_in_turn(self, batch)
 
     async def put_records(self, records: Sequence[dict[str, Any]]) -> None:
         """Records are created, never replaced (a repeat is a conflict, and a conflict is success).

@@ -16,32 +16,25 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from rules.records import WITHDRAWING_KINDS
-from rules.timeutil import parse_instant
-from store.base import step_ratio
-from store.sqlite_bulk import doc_text, rows_param
+from store.base import Batch
+from store.sqlite_bulk import Writes, apply, transaction
 from store.sqlite_queries import SqliteQueries
+from store.sqlite_rows import case_writes, delivery_writes, record_writes, work_writes
 from store.sqlite_schema import (
     ADDED_COLUMNS,
-    CASE_INSERT,
     COUNTED_SQL,
     DAY_SQL,
-    DELIVERY_INSERT,
     ON_TIME_SQL,
     OPEN_INDEXES,
-    RECORD_INSERT,
-    REVOKED_INSERT,
     ROLLUP_TRIGGER,
     ROLLUP_VERSION,
     SCHEMA,
-    STEP_INSERT,
     TRAIL_COLUMNS,
     TRAIL_INDEX,
     UNCOUNTED_SQL,
-    epoch_of,
 )
 from store.sqlite_stats import SqliteStats
-from store.sqlite_trail import SqliteTrail
+from store.sqlite_trail import SqliteTrail, stored_among
 from store.sqlite_work import WORK_SCHEMA, SqliteWork
 
 T = TypeVar("T")
@@ -149,61 +142,39 @@ class SqliteStore(SqliteQueries, SqliteStats, SqliteTrail, SqliteWork):
     async def setup(self) -> None:
         await self._run(lambda db: None)
 
-    async def put_records(self, records: Sequence[dict[str, Any]]) -> None:
-        rows = rows_param([
-            (r["id"], r["kind"], r["case_id"], r.get("step"), parse_instant(r["at"]), r["agency_id"], r["item_code"],
-             r.get("handler_id"), r.get("points", 0), doc_text(r),
-             *((c["p"], c["n"], c["hash"]) if (c := r.get("chain")) else (None, None, None)))
-            for r in records
-        ])  # fmt: skip
-        revoked = rows_param(
-            [(r["revokes"], r["id"]) for r in records if r["kind"] in WITHDRAWING_KINDS and r.get("revokes")]
-        )
+    async def put_batch(self, batch: Batch) -> None:
+        ids = [r["id"] for r in batch.records]
+        # Rows built here (the event loop's thread), one transaction there: the writing thread runs SQLite's work
+        # and the link (a hash per new record) without waiting for the loop between statements.
+        later = case_writes(batch.cases) + work_writes(batch.work) + delivery_writes(batch.deliveries)
 
         def write(db: sqlite3.Connection) -> None:
-            with db:  # one statement each, run in C without the GIL (store.sqlite_bulk)
-                db.execute(RECORD_INSERT, rows)
-                db.execute(REVOKED_INSERT, revoked)
+            with transaction(db):
+                if ids:
+                    apply(db, record_writes(batch.link(stored_among(db, ids))))
+                apply(db, later)
 
         await self._run(write)
+
+    async def put_records(self, records: Sequence[dict[str, Any]]) -> None:
+        await self._write(record_writes(records))
 
     async def put_cases(self, cases: Sequence[dict[str, Any]]) -> None:
-        # Rows built here, three statements for the whole batch there: the writing thread does only SQLite's work.
-        latest = list({c["case_id"]: c for c in cases}.values())  # a case twice in a batch: its last document
-        case_rows = rows_param([
-            (c["case_id"], c["agency_id"], c["item_code"], c.get("handler_id"), c["status"],
-             epoch_of(c["submitted_at"]), epoch_of(c.get("completed_at")), epoch_of(c.get("deadline")),
-             doc_text(c), 1 if c.get("handled_by") else 0, 1 if c.get("suspended_since") else 0)
-            for c in latest
-        ])  # fmt: skip
-        step_rows = rows_param([
-            (c["case_id"], s["step"], c["agency_id"], c["item_code"], s.get("handler_id"),
-             epoch_of(s["started_at"]), epoch_of(s.get("completed_at")), epoch_of(s.get("deadline")),
-             s["limit_seconds"], 1 if s.get("handled_by") else 0, step_ratio(s), 1 if c.get("suspended_since") else 0)
-            for c in latest
-            for s in c["steps"]
-        ])  # fmt: skip
-        case_ids = rows_param([c["case_id"] for c in latest])
-
-        def write(db: sqlite3.Connection) -> None:
-            with db:
-                db.execute(CASE_INSERT, case_rows)
-                db.execute("DELETE FROM steps WHERE case_id IN (SELECT value FROM json_each(?))", case_ids)
-                db.execute(STEP_INSERT, step_rows)
-
-        await self._run(write)
+        await self._write(case_writes(cases))
 
     async def put_deliveries(self, deliveries: Sequence[dict[str, Any]]) -> None:
-        rows = rows_param(
-            [(d["id"], d["subscription_id"], d["record_id"], d["status"], parse_instant(d["at"]), doc_text(d))
-             for d in deliveries]
-        )  # fmt: skip
+        await self._write(delivery_writes(deliveries))
 
+    async def put_work(self, docs: Sequence[dict[str, Any]]) -> None:
+        await self._write(work_writes(docs))
+
+    async def _write(self, writes: Writes) -> None:
         def write(db: sqlite3.Connection) -> None:
-            with db:
-                db.execute(DELIVERY_INSERT, rows)
+            with transaction(db):
+                apply(db, writes)
 
-        await self._run(write)
+        if writes:
+            await self._run(write)
 
     async def refresh(self) -> None:
         """Writes are visible once committed."""

@@ -15,7 +15,9 @@ as a string and is cast back, byte for byte: JSON escapes and SQLite unescapes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -36,3 +38,26 @@ def rows_param(rows: Sequence[Sequence[Any]]) -> tuple[bytes]:
 def doc_text(doc: dict[str, Any]) -> str:
     """A document's JSON as the string a BLOB column travels as (``from_json``)."""
     return orjson.dumps(doc).decode()
+
+
+# Statements with their parameters, built in the caller's thread and run in the writer's.
+Writes = list[tuple[str, tuple[Any, ...]]]
+
+
+def apply(db: sqlite3.Connection, writes: Writes) -> None:
+    for sql, params in writes:
+        db.execute(sql, params)
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """All or nothing.  ``with db:`` is not enough: on a connection in autocommit mode (``isolation_level=None``,
+    as the store opens it) it begins nothing, and each statement commits on its own."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        if db.in_transaction:  # some errors (a full disk) have rolled it back already
+            db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")

@@ -17,6 +17,7 @@ import orjson
 
 from rules.chain import Entry
 from rules.timeutil import format_instant
+from store.sqlite_bulk import rows_param
 from store.sqlite_schema import COUNTED_SQL, DAY_SQL
 
 T = TypeVar("T")
@@ -52,16 +53,7 @@ class SqliteTrail:
 
     async def stored_ids(self, records: Sequence[dict[str, Any]]) -> set[str]:
         ids = [r["id"] for r in records]
-
-        def read(db: sqlite3.Connection) -> set[str]:
-            found: set[str] = set()
-            for i in range(0, len(ids), 500):
-                part = ids[i : i + 500]
-                sql = f"SELECT id FROM records WHERE id IN ({','.join('?' * len(part))})"
-                found.update(r[0] for r in db.execute(sql, part))
-            return found
-
-        return await self._run(read)
+        return await self._run(lambda db: stored_among(db, ids))
 
     async def chain_partitions(self) -> list[int]:
         return await self._run(
@@ -121,11 +113,8 @@ class SqliteTrail:
         return await self._run(read)
 
     async def put_integrity(self, report: dict[str, Any]) -> None:
-        def write(db: sqlite3.Connection) -> None:
-            with db:
-                db.execute("INSERT OR REPLACE INTO meta VALUES ('integrity', ?)", (orjson.dumps(report).decode(),))
-
-        await self._run(write)
+        value = orjson.dumps(report).decode()
+        await self._run(lambda db: db.execute("INSERT OR REPLACE INTO meta VALUES ('integrity', ?)", (value,)))
 
     async def get_integrity(self) -> dict[str, Any] | None:
         def read(db: sqlite3.Connection) -> dict[str, Any] | None:
@@ -133,3 +122,9 @@ class SqliteTrail:
             return None if row is None else dict(orjson.loads(row[0]))
 
         return await self._run(read)
+
+
+def stored_among(db: sqlite3.Connection, ids: Sequence[str]) -> set[str]:
+    """Which of these record ids are stored: one statement, however many (``store.sqlite_bulk``)."""
+    sql = "SELECT id FROM records WHERE id IN (SELECT value FROM json_each(?))"
+    return {r[0] for r in db.execute(sql, rows_param(ids))}

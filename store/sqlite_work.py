@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import orjson
 
-from rules.timeutil import parse_instant
 from store.base import NEWEST_FIRST, Page, WorkQuery, decode_cursor
-from store.sqlite_bulk import doc_text, from_json, rows_param
+from store.sqlite_bulk import from_json
 from store.sqlite_schema import subtree_clause
 
 T = TypeVar("T")
@@ -36,19 +35,6 @@ class SqliteWork:
 
     async def _newest_first(self, table: str, where: list[str], args: list[Any], limit: int) -> Page:
         raise NotImplementedError  # provided by SqliteQueries
-
-    async def put_work(self, docs: Sequence[dict[str, Any]]) -> None:
-        rows = rows_param([
-            (d["id"], d["type"], d["case_id"], d.get("record_id"), d["agency_id"], d["status"], parse_instant(d["at"]),
-             None if d.get("due") is None else parse_instant(d["due"]), doc_text(d))
-            for d in docs
-        ])  # fmt: skip
-
-        def write(db: sqlite3.Connection) -> None:
-            with db:
-                db.execute(WORK_INSERT, rows)
-
-        await self._run(write)
 
     async def get_work(self, work_id: str) -> dict[str, Any] | None:
         def read(db: sqlite3.Connection) -> dict[str, Any] | None:

@@ -81,6 +81,7 @@ class Pipeline:
     table_store: str = "memory"  # or "rocksdb" (streams.local_tables)
     max_event_bytes: int = 65536
     anchor_seconds: float = 10.0  # how often the sink anchors the record trail's heads (streams.trail)
+    sink_write_max: int = 10_000  # messages queued for one store write before the sink's intake waits too
     catch_up_stall_seconds: float = 2.0
     index: IndexRules = IndexRules()
 

@@ -6,13 +6,14 @@ publishes nothing twice and judging stays fast.
 
 A separate Faust app (its own consumer group) so indexing can lag, stop or be
 rebuilt without touching the judging workers.  Each fetch (``streams.intake``)
-is decoded while the store writes the one before (one write in flight, in
-order) and is written before its offsets may be committed, and a failed write
-is retried with capped exponential backoff and jitter until the store answers —
-so a store that goes away for a while costs lag, never data, and nothing is
-committed that was not written.  Records are
-idempotent by id and case documents replace each other, so the repeats a crash
-can cause change nothing.
+is decoded while the store writes what came before (one write in flight, in
+order; fetches that arrive meanwhile are written together by the next,
+``streams.group_write``) and is written before its offsets may be committed.
+A failed write is retried with capped exponential backoff and jitter until the
+store answers — so a store that goes away for a while costs lag, never data,
+and nothing is committed that was not written.  Records are idempotent by id
+and case documents replace each other, so the repeats a crash can cause change
+nothing.
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ from rules.pack import RulePack
 from rules.state import UnknownVersion
 from rules.views import case_document
 from rules.work_views import mark_handled, work_documents
-from store.base import Store
+from store.base import Batch, Store
 from streams.config import Kafka, Pipeline, Topics
 from streams.faust_app import RAW, new_app
+from streams.group_write import GroupWriter
 from streams.index_watch import IndexWatch
 from streams.intake import use_intake
 from streams.metrics import PipelineMetrics
@@ -67,6 +69,18 @@ class Fetch:
     cases: list[dict[str, Any]]
     work: list[dict[str, Any]]
     deliveries: list[dict[str, Any]]
+
+    @staticmethod
+    def joined(fetches: list[Fetch]) -> Fetch:
+        """Fetches in the order they came, as one: a later case or entry replaces an earlier one when stored."""
+        if len(fetches) == 1:
+            return fetches[0]
+        return Fetch(
+            [r for f in fetches for r in f.records],
+            [c for f in fetches for c in f.cases],
+            [w for f in fetches for w in f.work],
+            [d for f in fetches for d in f.deliveries],
+        )
 
 
 def _decode(engine: Engine, topics: Topics, messages: list[Any], now: int) -> Fetch:
@@ -116,7 +130,7 @@ def create_sink_app(
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: set[Any], **kwargs: Any) -> None:
-        await settle()  # the fetch in flight is stored (and linked) before another sink may take its partitions
+        await writer.settle()  # all fetched is stored (and linked) before another sink may take its partitions
         async with lock:
             trail.forget()
             group.forget(revoked)  # written but not yet committed: the next owner writes it again (idempotent)
@@ -144,46 +158,37 @@ def create_sink_app(
         except Exception as e:  # the store away: the next look will do
             log.warning("could not look at this month's indices: %r", e)
 
-    writing: list[asyncio.Future[None]] = []  # the fetch being written while the next one is decoded
-
-    async def settle() -> None:
-        while writing:
-            await writing.pop()
-
     async def index(messages: list[Any]) -> None:
-        """One fetch: decoded while the store writes the one before (its thread runs SQLite without the GIL),
-        then written after it (retried until it is), and only then may its offsets be committed."""
-        fetch = _decode(engine, topics, messages, int(time.time()))
-        await settle()  # one write in flight at most: in order, and the intake waits while the store lags
-        writing.append(asyncio.ensure_future(write(fetch, messages)))
+        """One fetch: decoded while the store writes what came before (its thread runs SQLite without the GIL),
+        then written with whatever else arrived meanwhile (retried until it is), and only then may its offsets be
+        committed."""
+        await writer.put((_decode(engine, topics, messages, int(time.time())), messages), len(messages))
 
-    async def write(fetch: Fetch, messages: list[Any]) -> None:
+    async def write(fetches: list[tuple[Fetch, list[Any]]]) -> None:
         async with lock:
-            await store_fetch(fetch)
+            await store_fetch(Fetch.joined([f for f, _ in fetches]))
             await trail.anchor()
-            group.done_with(messages)
+            for _, messages in fetches:
+                group.done_with(messages)
+
+    writer = GroupWriter(write, most=pipeline.sink_write_max)
 
     group = use_intake(app, source, index)
 
     async def store_fetch(fetch: Fetch) -> None:
-        records, latest, work, deliveries = fetch.records, fetch.cases, fetch.work, fetch.deliveries
-        if records:
-            linked: list[list[dict[str, Any]]] = []
-
-            async def put(batch: list[tuple[int, dict[str, Any]]] = records) -> None:
-                if not linked:  # linked once: a retried write stores the very same entries
-                    linked.append(await trail.link(batch))
-                await store.put_records(linked[0])
-
-            await durably(f"{len(records)} records", put)
-        if latest:
-            await durably(f"{len(latest)} case documents", lambda: store.put_cases(latest))
-        if work:
-            await durably(f"{len(work)} 督办 and appeal documents", lambda: store.put_work(work))
-        if deliveries:
-            await durably(f"{len(deliveries)} delivery log entries", lambda: store.put_deliveries(deliveries))
-        metrics.sink_written.labels("records").inc(len(records))
-        metrics.sink_written.labels("deliveries").inc(len(deliveries))
-        metrics.sink_written.labels("cases").inc(len(latest))
+        """One write for the whole fetch (one transaction on SQLite): the writing thread never waits for the event
+        loop, busy decoding the next fetch, between one kind of document and the next."""
+        await durably("the trail's heads", trail.ready)
+        batch = Batch(
+            [r for _, r in fetch.records], trail.linker(fetch.records), fetch.cases, fetch.work, fetch.deliveries
+        )
+        what = (
+            f"{len(fetch.records)} records, {len(fetch.cases)} case documents, {len(fetch.work)} 督办 and appeal "
+            f"documents and {len(fetch.deliveries)} delivery log entries"
+        )
+        await durably(what, lambda: store.put_batch(batch))
+        metrics.sink_written.labels("records").inc(len(fetch.records))
+        metrics.sink_written.labels("deliveries").inc(len(fetch.deliveries))
+        metrics.sink_written.labels("cases").inc(len(fetch.cases))
 
     return app

@@ -40,12 +40,27 @@ class Trail:
         """Partitions moved: the next batch reads the heads from the store."""
         self.heads = None
 
-    async def link(self, batch: list[tuple[int, dict[str, Any]]]) -> list[dict[str, Any]]:
-        """The batch's records (partition, record) not stored yet, each with its chain entry."""
+    async def ready(self) -> None:
+        """The heads read from the store if the partitions changed since they were."""
         if self.heads is None:
             await self.store.refresh()
             self.heads = await self.store.chain_heads()
-        stored = await self.store.stored_ids([r for _, r in batch])
+
+    def linker(self, batch: list[tuple[int, dict[str, Any]]]) -> Callable[[set[str]], list[dict[str, Any]]]:
+        """What links the batch's records (partition, record) not stored yet, each with its chain entry, given the
+        ids stored; called after ``ready``.  It links once: called again (a retried write), it gives the same
+        entries, since the heads moved past them already."""
+        linked: list[list[dict[str, Any]]] = []
+
+        def link_new(stored: set[str]) -> list[dict[str, Any]]:
+            if not linked:
+                linked.append(self._link(batch, stored))
+            return linked[0]
+
+        return link_new
+
+    def _link(self, batch: list[tuple[int, dict[str, Any]]], stored: set[str]) -> list[dict[str, Any]]:
+        assert self.heads is not None, "Trail.ready() reads the heads first"
         out = []
         for p, r in batch:
             if r["id"] in stored:

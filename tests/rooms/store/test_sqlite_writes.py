@@ -93,3 +93,36 @@ def test_a_file_locked_by_another_connection_is_unavailable_and_other_errors_are
     assert store.unavailable(locked.value)
     assert not store.unavailable(missing.value)
     assert not store.unavailable(ValueError("database is locked"))  # the wording alone is not SQLite's answer
+
+
+def test_a_batch_that_fails_part_way_stores_nothing_of_it(tmp_path: Path) -> None:
+    """Records, roll-ups, cases and steps in one transaction: a step row refused after the records went in
+    leaves no record, no count and no half-replaced case behind (retried whole, it must not find half of it)."""
+    from store.base import Batch
+
+    store = SqliteStore(tmp_path / "m.db")
+    asyncio.run(store.put_cases([CASES[0]]))
+    broken = {**CASES[0], "status": "completed", "steps": [{**CASES[0]["steps"][0], "started_at": None}]}
+    records = [_record(1, points=3), _record(2, points=1)]
+    batch = Batch(records, lambda stored: records, [broken])
+    with pytest.raises(sqlite3.IntegrityError):
+        asyncio.run(store.put_batch(batch))
+    db = sqlite3.connect(tmp_path / "m.db")
+    assert db.execute("SELECT count(*) FROM records").fetchone() == (0,)
+    assert db.execute("SELECT count(*) FROM agency_days").fetchone() == (0,)
+    assert db.execute("SELECT status FROM cases").fetchall() == [(CASES[0]["status"],)]
+    assert db.execute("SELECT count(*) FROM steps").fetchone() == (len(CASES[0]["steps"]),)
+    asyncio.run(store.put_batch(Batch(records, lambda stored: records, [CASES[0]])))  # the retry stores it whole
+    assert asyncio.run(store.count()) == (2, 1)
+    assert db.execute("SELECT sum(n), sum(points) FROM agency_days").fetchone() == (2, 4.0)
+
+
+def test_a_case_document_refused_leaves_the_case_as_it_was(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "m.db")
+    asyncio.run(store.put_cases([CASES[0]]))
+    broken = {**CASES[0], "status": "completed", "steps": [{**CASES[0]["steps"][0], "started_at": None}]}
+    with pytest.raises(sqlite3.IntegrityError):
+        asyncio.run(store.put_cases([broken]))
+    db = sqlite3.connect(tmp_path / "m.db")
+    assert db.execute("SELECT status FROM cases").fetchall() == [(CASES[0]["status"],)]
+    assert db.execute("SELECT count(*) FROM steps").fetchone() == (len(CASES[0]["steps"]),)

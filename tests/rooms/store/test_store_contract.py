@@ -400,3 +400,26 @@ def test_the_share_of_its_limit_each_completed_step_used(store: Any, by: str) ->
                 want.setdefault(key, []).append(ratio)
     got = run(store.step_ratios(by, period))
     assert want and {k: sorted(v) for k, v in got.items()} == {k: sorted(v) for k, v in want.items()}
+
+
+def test_a_batch_links_only_the_records_not_stored_and_stores_every_kind(store: Any) -> None:
+    from store.base import Batch, DeliveryQuery
+
+    stored, fresh = RECORDS[1], [{**RECORDS[0], "id": f"batch-{i}"} for i in range(3)]
+    asked: list[set[str]] = []
+
+    def link(already: set[str]) -> list[dict[str, Any]]:
+        asked.append(set(already))
+        return [{**r, "chain": {"p": 0, "n": n, "hash": f"h{n}"}} for n, r in enumerate(fresh, 1)]
+
+    case = {**CASES[0], "item_name": "by the batch"}
+    work, delivery = _work(1), _deliveries()[0]
+    run(store.put_batch(Batch([stored, *fresh], link, [case], [work], [delivery])))
+    run(store.refresh())
+    assert asked == [{stored["id"]}]  # asked once, with exactly the batch's records stored already
+    for n, r in enumerate(fresh, 1):
+        assert run(store.get_record(r["id"]))["chain"] == {"p": 0, "n": n, "hash": f"h{n}"}
+    assert run(store.get_record(stored["id"])) == shown(stored, REVOKED)  # not written again
+    assert run(store.get_case(case["case_id"]))["item_name"] == "by the batch"
+    assert run(store.get_work(work["id"])) == work
+    assert run(store.search_deliveries(DeliveryQuery(delivery["subscription_id"]))).items == [delivery]

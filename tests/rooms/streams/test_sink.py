@@ -120,7 +120,9 @@ def test_a_sink_killed_while_it_writes_a_backlog_loses_nothing_and_repeats_nothi
 
     names = Names(partitions=4)
     db = tmp_path / "monitor.db"
-    env = {**names.env(kafka_bootstrap, future_pack()), "APPROVAL_MONITOR_STORE_URL": f"sqlite:///{db}"}
+    # Writes of a fetch or two (not the whole backlog grouped into one), so that a kill can land amid them.
+    env = {**names.env(kafka_bootstrap, future_pack()), "APPROVAL_MONITOR_STORE_URL": f"sqlite:///{db}",
+           "APPROVAL_MONITOR_SINK_WRITE_MAX": "500"}  # fmt: skip
     worker = Worker(env, tmp_path / "worker.log").start()
     try:
         worker.wait_ready()
