@@ -19,9 +19,9 @@ fi
 echo "installing approval-monitor ($mode) into .venv ..." >&2
 .venv/bin/python -m pip install -q --upgrade pip
 if [ "$mode" = run ]; then
-  .venv/bin/python -m pip install -q -e .
+  .venv/bin/python -m pip install -q -e ".[core]"
 else
-  .venv/bin/python -m pip install -q -e ".[dev]"
+  .venv/bin/python -m pip install -q -e ".[dev,core]"
 fi
 rm -f .venv/.installed-*
 touch ".venv/.installed-$mode-$hash"
