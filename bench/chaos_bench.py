@@ -54,6 +54,7 @@ from kafka import KafkaProducer
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+from engine import engine  # noqa: E402
 from support import kafka_broker  # noqa: E402
 from support.live import Feed, Names, Worker, read_topic, read_topic_raw  # noqa: E402
 
@@ -305,6 +306,7 @@ def main(
     seed: Annotated[int, typer.Option(help="Seed of the kill schedule and the feed.")] = 1,
     stores: Annotated[str, typer.Option(help="Table stores the trials take turns on: memory, rocksdb.")] = "memory",
 ) -> None:
+    print(f"engine: {engine()}", flush=True)
     rng = random.Random(seed)
     total: Counter[str] = Counter()
     print("trial " + " ".join(f"{c:>16}" for c in COLUMNS), flush=True)

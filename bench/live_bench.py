@@ -32,6 +32,7 @@ from support import kafka_broker  # noqa: E402
 from support.live import Names, Worker, future_pack  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
+from engine import engine  # noqa: E402
 from kafka_ceiling import aiokafka_ceiling  # noqa: E402
 
 from approval_monitor.packs import load_pack  # noqa: E402
@@ -209,6 +210,7 @@ def main(
     steps: Annotated[int, typer.Option(help="Open steps for the lateness and memory run.")] = 100_000,
     rounds: Annotated[int, typer.Option(help="Interleaved runs of the worker and of the ceiling.")] = 3,
 ) -> None:
+    print(f"engine: {engine()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="am-live-bench-") as tmp_s:
         tmp = Path(tmp_s)
         with kafka_broker(tmp) as bootstrap:

@@ -40,6 +40,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
+from engine import engine  # noqa: E402
 from live_bench import _end_offsets, _rss_mib, _wait_caught_up  # noqa: E402
 from support import kafka_broker  # noqa: E402
 from support.live import Names, Worker  # noqa: E402
@@ -191,6 +192,7 @@ def main(
     share: Annotated[float, typer.Option(help="Input rate of the mixed load, as a share of the maximum.")] = 0.5,
     seconds: Annotated[float, typer.Option(help="Length of the mixed load.")] = 120.0,
 ) -> None:
+    print(f"engine: {engine()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="am-scale-bench-") as tmp_s:
         tmp = Path(tmp_s)
         with kafka_broker(tmp) as bootstrap:

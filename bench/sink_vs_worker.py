@@ -30,6 +30,7 @@ import typer
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
+from engine import engine  # noqa: E402
 from live_bench import _end_offsets, _load_history, _wait_caught_up  # noqa: E402
 from sink_bench import count  # noqa: E402
 from support import kafka_broker  # noqa: E402
@@ -82,6 +83,7 @@ def main(
     events: Annotated[int, typer.Option(help="Events of the simulated history.")] = 200_000,
     rounds: Annotated[int, typer.Option(help="Worker-then-sink rounds, each on topics of its own.")] = 3,
 ) -> None:
+    print(f"engine: {engine()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="am-sink-vs-worker-", ignore_cleanup_errors=True) as tmp_s:
         tmp = Path(tmp_s)
         with kafka_broker(tmp) as bootstrap:
