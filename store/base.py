@@ -178,8 +178,8 @@ class Store(Protocol):
 
     async def put_batch(self, batch: Batch) -> None:
         """The sink's one write per fetch: records, then case, 督办 and appeal, and delivery documents — in one
-        transaction where the backend has them (SQLite), else each kind in turn (``put_in_turn``: every
-        write is idempotent, so a retry after a partial failure completes it)."""
+        transaction where the backend has them (SQLite), else each kind in turn (Elasticsearch: every write is
+        idempotent, so a retry after a partial failure completes it)."""
         ...
 
     async def put_records(self, records: Sequence[dict[str, Any]]) -> None: ...
@@ -251,10 +251,6 @@ class Store(Protocol):
         """Per chain (records-topic partition), the last stored entry's position and hash."""
         ...
 
-    async def stored_ids(self, records: Sequence[dict[str, Any]]) -> set[str]:
-        """Which of these records are stored already (in real time: a repeat must never be chained twice)."""
-        ...
-
     async def chain_partitions(self) -> list[int]: ...
 
     def chain_entries(self, partition: int, page: int = 5000) -> AsyncIterator[Entry]:
@@ -282,15 +278,3 @@ class Store(Protocol):
     def unavailable(self, exc: BaseException) -> bool: ...
 
     async def close(self) -> None: ...
-
-
-async def put_in_turn(store: Store, batch: Batch) -> None:
-    """``put_batch`` for a store without transactions across documents: each kind in turn."""
-    if batch.records:
-        await store.put_records(batch.link(await store.stored_ids(batch.records)))
-    if batch.cases:
-        await store.put_cases(batch.cases)
-    if batch.work:
-        await store.put_work(batch.work)
-    if batch.deliveries:
-        await store.put_deliveries(batch.deliveries)

@@ -38,7 +38,7 @@ from elasticsearch.helpers import async_bulk
 from rules.errors import Unavailable
 from rules.records import WITHDRAWING_KINDS
 from rules.timeutil import parse_instant
-from store.base import Batch, put_in_turn, step_ratio
+from store.base import Batch, step_ratio
 from store.elastic_mappings import (
     CASE_MAPPING,
     CLOCK_MAPPING,
@@ -143,7 +143,15 @@ class ElasticStore(ElasticQueries, ElasticStats, ElasticTrail, ElasticWork):
         return f"{self._index(self.records)}-{at[0:4]}.{at[5:7]}"
 
     async def put_batch(self, batch: Batch) -> None:
-        await put_in_turn(self, batch)
+        """Each kind in turn (no transactions across documents); the records stored already are asked in real time."""
+        if batch.records:
+            await self.put_records(batch.link(await self.stored_ids(batch.records)))
+        if batch.cases:
+            await self.put_cases(batch.cases)
+        if batch.work:
+            await self.put_work(batch.work)
+        if batch.deliveries:
+            await self.put_deliveries(batch.deliveries)
 
     async def put_records(self, records: Sequence[dict[str, Any]]) -> None:
         """Records are created, never replaced (a repeat is a conflict, and a conflict is success).

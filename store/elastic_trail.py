@@ -48,6 +48,7 @@ class ElasticTrail:
         return heads
 
     async def stored_ids(self, records: Sequence[dict[str, Any]]) -> set[str]:
+        """Which of these records are stored already (real time: a repeat must never be chained twice)."""
         if not records:
             return set()
         docs = [{"_index": self._record_index(r["at"]), "_id": r["id"]} for r in records]

@@ -51,10 +51,6 @@ class SqliteTrail:
         )
         return await self._run(lambda db: {p: (n, h) for p, n, h in db.execute(sql)})
 
-    async def stored_ids(self, records: Sequence[dict[str, Any]]) -> set[str]:
-        ids = [r["id"] for r in records]
-        return await self._run(lambda db: stored_among(db, ids))
-
     async def chain_partitions(self) -> list[int]:
         return await self._run(
             lambda db: [r[0] for r in db.execute("SELECT DISTINCT chain_p FROM records WHERE chain_p IS NOT NULL")]
